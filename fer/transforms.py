@@ -1,0 +1,154 @@
+"""The one preprocessing definition: uint8 faces -> normalised model input.
+
+Everything that feeds a model goes through ``to_model_input``: the trainer's evaluation,
+the evaluator, the app. Training augmentation (``Augment``) is the same resize and
+normalisation with a random affine warp, flip and erasing folded in, done as batched
+tensor ops on whatever device holds the batch. One code path for CPU and GPU (rather
+than torchvision transforms per image on CPU) keeps train and eval preprocessing from
+drifting apart and keeps a GPU fed without a DataLoader.
+
+Its parameters (``input_size``, ``mean``, ``std``) travel in the checkpoint's
+``pretrained_cfg``, so a plain-timm user gets the same numbers through
+``timm.data.resolve_data_config``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+# Pixel statistics of the FER2013 training split (measured: `fer.data.load_split`).
+FER_MEAN = (0.5136,)
+FER_STD = (0.3067,)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What a model expects: its square input size and the normalisation."""
+
+    size: int = 48
+    mean: tuple[float, ...] = FER_MEAN
+    std: tuple[float, ...] = FER_STD
+
+    @classmethod
+    def from_pretrained_cfg(cls, cfg: dict) -> Preprocess:
+        return cls(size=int(cfg["input_size"][-1]), mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))
+
+    def data_config(self) -> dict:
+        """The timm data config (``pretrained_cfg`` fields) describing this preprocessing."""
+        return {
+            "input_size": (1, self.size, self.size),
+            "mean": self.mean,
+            "std": self.std,
+            "interpolation": "bilinear",
+            "crop_pct": 1.0,
+        }
+
+
+def _normalise(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    mean = torch.tensor(pre.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    std = torch.tensor(pre.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def to_model_input(faces: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    """uint8 faces (N x H x W) -> float input (N x 1 x size x size), normalised."""
+    x = faces.unsqueeze(1).float().div_(255.0)
+    if x.shape[-1] != pre.size or x.shape[-2] != pre.size:
+        x = F.interpolate(x, size=(pre.size, pre.size), mode="bilinear", align_corners=False, antialias=True)
+    return _normalise(x, pre)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation strength. Zero everywhere means 'no augmentation'."""
+
+    flip: float = 0.5  # probability of a horizontal flip
+    rotation: float = 15.0  # max degrees either way
+    scale: float = 0.15  # zoom in/out by up to this fraction
+    translate: float = 0.1  # shift by up to this fraction of the size
+    erase: float = 0.25  # probability of erasing one random rectangle
+
+    @classmethod
+    def scaled(cls, strength: float) -> AugmentConfig:
+        """Default augmentation times ``strength`` (0 = none, 1 = default, 2 = strong)."""
+        base = cls()
+        return cls(
+            flip=base.flip if strength > 0 else 0.0,
+            rotation=base.rotation * strength,
+            scale=base.scale * strength,
+            translate=base.translate * strength,
+            erase=min(1.0, base.erase * strength),
+        )
+
+
+class Augment:
+    """Batched train-time augmentation: one ``grid_sample`` does resize, flip, rotation,
+    scale and translation; then random erasing in the normalised space.
+
+    Random numbers come from ``torch``'s generator on the batch's device, so seeding
+    torch (and restoring its RNG state on resume) reproduces a run exactly.
+    """
+
+    def __init__(self, pre: Preprocess, config: AugmentConfig):
+        self.pre = pre
+        self.config = config
+
+    def __call__(self, faces: torch.Tensor) -> torch.Tensor:
+        cfg, n, device = self.config, faces.shape[0], faces.device
+        x = faces.unsqueeze(1).float().div_(255.0)
+        theta = self._affine(n, device)
+        grid = F.affine_grid(theta, [n, 1, self.pre.size, self.pre.size], align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        x = _normalise(x, self.pre)
+        if cfg.erase > 0:
+            x = self._erase(x)
+        return x
+
+    def _affine(self, n: int, device: torch.device) -> torch.Tensor:
+        cfg = self.config
+
+        def uniform(bound: float) -> torch.Tensor:
+            return (torch.rand(n, device=device) * 2 - 1) * bound
+
+        angle = uniform(math.radians(cfg.rotation))
+        zoom = 1.0 + uniform(cfg.scale)
+        flip = torch.where(torch.rand(n, device=device) < cfg.flip, -1.0, 1.0)
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack(
+            [
+                torch.stack([cos * flip, -sin, uniform(2 * cfg.translate)], dim=1),
+                torch.stack([sin * flip, cos, uniform(2 * cfg.translate)], dim=1),
+            ],
+            dim=1,
+        )
+        return theta
+
+    def _erase(self, x: torch.Tensor) -> torch.Tensor:
+        """Replace one random rectangle (2-33% of the area) per chosen image with noise.
+
+        Written as masks over the whole batch rather than timm's per-image loop, which
+        costs one kernel launch per image on a GPU.
+        """
+        n, _, h, w = x.shape
+        device = x.device
+        area = torch.empty(n, device=device).uniform_(0.02, 1 / 3) * h * w
+        log_ratio = torch.empty(n, device=device).uniform_(math.log(0.3), math.log(1 / 0.3))
+        eh = (area * log_ratio.exp()).sqrt().clamp(1, h)
+        ew = (area / log_ratio.exp()).sqrt().clamp(1, w)
+        top = torch.rand(n, device=device) * (h - eh)
+        left = torch.rand(n, device=device) * (w - ew)
+        rows = torch.arange(h, device=device).view(1, h, 1)
+        cols = torch.arange(w, device=device).view(1, 1, w)
+        inside = (
+            (rows >= top.view(n, 1, 1))
+            & (rows < (top + eh).view(n, 1, 1))
+            & (cols >= left.view(n, 1, 1))
+            & (cols < (left + ew).view(n, 1, 1))
+        )
+        chosen = (torch.rand(n, device=device) < self.config.erase).view(n, 1, 1)
+        mask = (inside & chosen).unsqueeze(1)
+        return torch.where(mask, torch.randn_like(x), x)

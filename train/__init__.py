@@ -1,0 +1,1 @@
+"""Command-line scripts: train, evaluate, benchmark (run as ``python -m train.<name>``)."""
