@@ -81,16 +81,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Flags that may differ when resuming: where the data lives and how the run is shown.
+RESUMABLE_CHANGES = {"data", "device", "no_progress", "resume"}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line flags; with --resume, the run's saved flags fill in what is not given."""
+    """Command-line flags; with --resume, the run's saved flags are used.
+
+    The optimiser and schedule are restored from the saved state, so a changed --lr or
+    --epochs could not take effect: it is refused with a message rather than ignored.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     saved_path = Path(args.out) / ARGS_FILE
     if args.resume and saved_path.is_file():
         explicit = vars(_explicit_flags(parser, argv))
         saved = json.loads(saved_path.read_text())
-        merged = {**vars(args), **saved, **explicit, "resume": True}
-        args = argparse.Namespace(**merged)
+        changed = sorted(
+            f"--{k.replace('_', '-')}" for k, v in explicit.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v
+        )
+        if changed:
+            parser.error(f"cannot change {', '.join(changed)} when resuming {args.out}; start a new --out instead")
+        args = argparse.Namespace(**{**vars(args), **saved, **explicit, "resume": True})
     return args
 
 

@@ -1,0 +1,48 @@
+"""Shared fixtures: the real FER2013 archive, tiny data sets built on the fly, isolation."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+FER_ZIP = ROOT.parent / "shared" / "data" / "fer2013.zip"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Keep the decode cache out of the user's home and shared between the test processes.
+    os.environ.setdefault("FER_CACHE_DIR", str(ROOT / ".pytest_cache" / "fer-data"))
+
+
+@pytest.fixture(scope="session")
+def fer_zip() -> Path:
+    """The real FER2013 archive; tests that need it skip, saying why, where it is absent."""
+    if not FER_ZIP.is_file():
+        pytest.skip(f"FER2013 archive not found at {FER_ZIP} (it lives in the shared data folder, not in the repo)")
+    return FER_ZIP
+
+
+def face_png(seed: int, size: int = 48, mode: str = "L") -> bytes:
+    """A small encoded image with seed-dependent content (distinct per seed)."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (size, size, 3 if mode == "RGB" else 1), dtype=np.uint8).squeeze()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def real_faces(fer_zip_path: Path, per_class: int, split: str = "train") -> dict[str, list[bytes]]:
+    """The first ``per_class`` JPEGs of each class folder of the real archive."""
+    faces: dict[str, list[bytes]] = {}
+    with zipfile.ZipFile(fer_zip_path) as archive:
+        for name in sorted(archive.namelist()):
+            parts = name.split("/")
+            if len(parts) == 3 and parts[0] == split and len(faces.setdefault(parts[1], [])) < per_class:
+                faces[parts[1]].append(archive.read(name))
+    return faces
