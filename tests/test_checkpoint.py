@@ -44,8 +44,9 @@ def test_pickle_only_folder_is_refused_not_unpickled(tmp_path):
 
 
 def test_config_without_label_names_is_not_a_fer_checkpoint(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"architecture": "resnet18", "num_classes": 7,
-                                                      "pretrained_cfg": {}}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"architecture": "resnet18", "num_classes": 7, "pretrained_cfg": {}})
+    )
     with pytest.raises(CheckpointError, match="no 'label_names'"):
         load_checkpoint(tmp_path)
 

@@ -104,8 +104,11 @@ def test_csv_usages_and_label_codes(tmp_path, cache):
     flat = list(range(48 * 48))
     pixels = [p % 256 for p in flat]
     path = tmp_path / "fer2013.csv"
-    path.write_text(fer_csv([(6, pixels, "Training"), (4, pixels, "Training"), (3, pixels, "PublicTest"),
-                             (0, pixels, "PrivateTest")]))
+    path.write_text(
+        fer_csv(
+            [(6, pixels, "Training"), (4, pixels, "Training"), (3, pixels, "PublicTest"), (0, pixels, "PrivateTest")]
+        )
+    )
     train = load(path, "train", cache)
     assert [CLASS_NAMES[i] for i in train.labels] == ["neutral", "sad"]  # CSV codes 6, 4
     assert train.images[0, 0, :3].tolist() == [0, 1, 2]

@@ -27,8 +27,26 @@ pytestmark = pytest.mark.slow
 # Small but real: fernet_t on a stratified 6,000-image slice for 6 epochs, no augmentation
 # (a 0.3M-parameter model underfits this little data anyway). Measured here at 0.377
 # validation accuracy / 0.279 macro-F1 in about a minute on 2 cores.
-LEARN_FLAGS = ["--model", "fernet_t", "--epochs", "6", "--warmup-epochs", "0", "--lr", "3e-3", "--aug", "0",
-               "--drop", "0", "--label-smoothing", "0", "--train-subset", "6000", "--seed", "0"]
+LEARN_FLAGS = [
+    "--model",
+    "fernet_t",
+    "--epochs",
+    "6",
+    "--warmup-epochs",
+    "0",
+    "--lr",
+    "3e-3",
+    "--aug",
+    "0",
+    "--drop",
+    "0",
+    "--label-smoothing",
+    "0",
+    "--train-subset",
+    "6000",
+    "--seed",
+    "0",
+]
 # A model that predicts the majority class ('happy') scores 895/3589 = 0.249 accuracy and
 # 0.057 macro-F1 on validation; uniform guessing scores 0.143. The bounds sit well above
 # both and well below the measured run, whose seed is fixed (CPU training is
@@ -110,16 +128,38 @@ def test_existing_run_is_not_overwritten_without_resume(trained_run, fer_zip):
     assert (trained_run / "model.safetensors").read_bytes() == weights
 
 
-RESUME_FLAGS = ["--model", "fernet_t", "--epochs", "3", "--train-subset", "4000", "--val-subset", "800",
-                "--batch-size", "64", "--ema", "--seed", "1"]
+RESUME_FLAGS = [
+    "--model",
+    "fernet_t",
+    "--epochs",
+    "3",
+    "--train-subset",
+    "4000",
+    "--val-subset",
+    "800",
+    "--batch-size",
+    "64",
+    "--ema",
+    "--seed",
+    "1",
+]
 
 
 def test_run_killed_mid_epoch_resumes_with_nothing_lost(fer_zip, tmp_path):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     run_train("--data", str(fer_zip), "--out", str(reference), *RESUME_FLAGS)
 
-    cmd = [sys.executable, "-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(killed),
-           *RESUME_FLAGS]
+    cmd = [
+        sys.executable,
+        "-m",
+        "train.train",
+        "--no-progress",
+        "--data",
+        str(fer_zip),
+        "--out",
+        str(killed),
+        *RESUME_FLAGS,
+    ]
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not (killed / "last" / "state.json").exists():
@@ -144,8 +184,22 @@ def test_run_killed_mid_epoch_resumes_with_nothing_lost(fer_zip, tmp_path):
 
 def test_resume_refuses_changed_training_flags(fer_zip, tmp_path):
     out = tmp_path / "run"
-    run_train("--data", str(fer_zip), "--out", str(out), "--model", "fernet_t", "--epochs", "1",
-              "--train-subset", "512", "--val-subset", "256", "--batch-size", "64")
+    run_train(
+        "--data",
+        str(fer_zip),
+        "--out",
+        str(out),
+        "--model",
+        "fernet_t",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "512",
+        "--val-subset",
+        "256",
+        "--batch-size",
+        "64",
+    )
     result = run_train("--data", str(fer_zip), "--out", str(out), "--resume", "--lr", "0.5", check=False)
     assert result.returncode != 0 and "cannot change --lr" in result.stderr
 
@@ -153,9 +207,28 @@ def test_resume_refuses_changed_training_flags(fer_zip, tmp_path):
 def test_two_process_torchrun_on_cpu(fer_zip, tmp_path):
     torchrun = shutil.which("torchrun") or pytest.skip("torchrun not on PATH")
     out = tmp_path / "ddp"
-    cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "train.train", "--no-progress",
-           "--data", str(fer_zip), "--out", str(out), "--model", "fernet_t", "--epochs", "2",
-           "--train-subset", "1024", "--val-subset", "512", "--batch-size", "64"]
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "train.train",
+        "--no-progress",
+        "--data",
+        str(fer_zip),
+        "--out",
+        str(out),
+        "--model",
+        "fernet_t",
+        "--epochs",
+        "2",
+        "--train-subset",
+        "1024",
+        "--val-subset",
+        "512",
+        "--batch-size",
+        "64",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -159,7 +159,8 @@ class Trainer:
         self.model = create_model(args.model, **extra).to(device)
         if device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.ema = ModelEmaV3(self.model, decay=args.ema_decay) if args.ema else None
+        # Warm-up keeps the average from being dragged toward the random initial weights.
+        self.ema = ModelEmaV3(self.model, decay=args.ema_decay, use_warmup=True) if args.ema else None
         opt = {"nesterov": "nesterov", "sgd": "momentum"}.get(args.optimizer, args.optimizer)
         self.optimizer = create_optimizer_v2(
             self.model, opt=opt, lr=args.lr, weight_decay=args.weight_decay, momentum=args.momentum
