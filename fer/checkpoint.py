@@ -40,6 +40,12 @@ class LoadedModel:
     label_names: list[str]
     preprocess: Preprocess
     config: dict
+    folder: Path  # where config.json and the weights were read from
+
+    def metrics(self) -> dict:
+        """The validation metrics saved beside the weights (empty if there are none)."""
+        path = self.folder / "metrics.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
 
     @property
     def architecture(self) -> str:
@@ -118,4 +124,5 @@ def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> L
         label_names=list(config["label_names"]),
         preprocess=Preprocess.from_pretrained_cfg(config["pretrained_cfg"]),
         config=config,
+        folder=folder,
     )

