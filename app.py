@@ -35,7 +35,7 @@ NUM_CLASSES = len(predictor.label_names)
 
 
 def clamp_top_k(top_k: float | None) -> int:
-    return int(min(max(1, round(top_k or 3)), NUM_CLASSES))
+    return int(min(max(1, round(3 if top_k is None else top_k)), NUM_CLASSES))
 
 
 def run_predictor(image_path: str | None) -> tuple[Image.Image, list[FacePrediction]]:

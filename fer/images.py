@@ -37,16 +37,14 @@ def open_image(source: bytes | str | Path | Image.Image) -> Image.Image:
             img = Image.open(source)
         width, height = img.size
         if width * height > MAX_PIXELS:
-            raise ImageError(
-                f"image is {width}x{height} pixels, more than the {MAX_PIXELS:,} we accept; scale it down first"
-            )
+            raise ImageError(f"image is {width}x{height} pixels, more than the {MAX_PIXELS:,} we accept")
         img.seek(0)  # animated GIF/WebP/TIFF: the first frame
         img.load()  # force a full decode now, so truncation is caught here
         img = ImageOps.exif_transpose(img)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"image is too large to decode safely ({exc})") from exc
+        raise ImageError(f"image has far more than the {MAX_PIXELS:,} pixels we accept") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"not a readable image ({exc})") from exc
     if img.width < 1 or img.height < 1:

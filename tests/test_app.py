@@ -1,0 +1,147 @@
+"""The real app on 127.0.0.1, called with the real gradio_client."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+from skimage import data
+
+from fer.labels import CLASS_NAMES
+from tests.app_server import running_app
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory) -> str:
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    with running_app(log_path=log) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(app_url) -> Client:
+    return Client(app_url, verbose=False)
+
+
+def write(tmp_path: Path, name: str, payload: bytes | Image.Image, **save) -> str:
+    path = tmp_path / name
+    if isinstance(payload, bytes):
+        path.write_bytes(payload)
+    else:
+        payload.save(path, **save)
+    return str(path)
+
+
+def test_only_predict_is_public(client):
+    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/predict"]
+
+
+def test_predict_returns_the_json_contract(client):
+    result = client.predict(handle_file(str(ROOT / "examples" / "four_faces.jpg")), 2, api_name="/predict")
+    assert result["model"] == "fernet_s"
+    assert len(result["faces"]) == 4
+    for face in result["faces"]:
+        assert set(face) == {"box", "detected", "scores", "top_k"}
+        assert face["detected"] is True
+        x, y, w, h = face["box"]
+        assert 0 <= x < 640 and 0 <= y < 480 and w > 10 and h > 10
+        assert list(face["scores"]) == list(CLASS_NAMES)
+        assert sum(face["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert len(face["top_k"]) == 2
+        assert face["top_k"][0]["score"] >= face["top_k"][1]["score"]
+        assert face["top_k"][0]["label"] == max(face["scores"], key=face["scores"].get)
+
+
+def test_no_face_is_flagged(client):
+    result = client.predict(handle_file(str(ROOT / "examples" / "no_face.jpg")), 3, api_name="/predict")
+    assert [f["detected"] for f in result["faces"]] == [False]
+    assert result["faces"][0]["box"] == [0, 0, 600, 400]
+
+
+def test_top_k_is_clamped(client):
+    path = str(ROOT / "examples" / "one_face.jpg")
+    assert len(client.predict(handle_file(path), 99, api_name="/predict")["faces"][0]["top_k"]) == 7
+    assert len(client.predict(handle_file(path), 0, api_name="/predict")["faces"][0]["top_k"]) == 1
+
+
+def huge_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+BAD_INPUTS = {
+    "not_an_image.jpg": (b"hello, this is text", "not a readable image"),
+    "truncated.jpg": (None, "not a readable image"),
+    "huge.png": (None, "more than the 50,000,000"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_files_get_a_clear_message_and_the_server_keeps_serving(client, tmp_path, name):
+    payload, message = BAD_INPUTS[name]
+    if name == "truncated.jpg":
+        buffer = io.BytesIO()
+        Image.fromarray(data.astronaut()).save(buffer, format="JPEG")
+        payload = buffer.getvalue()[:3000]
+    elif name == "huge.png":
+        payload = huge_png()
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(write(tmp_path, name, payload)), 3, api_name="/predict")
+    after = client.predict(handle_file(str(ROOT / "examples" / "one_face.jpg")), 1, api_name="/predict")
+    assert after["faces"][0]["detected"]
+
+
+@pytest.mark.parametrize(
+    "name, make, detected",
+    [
+        ("tiny.png", lambda: Image.new("RGB", (8, 8), (200, 160, 120)), False),
+        ("rgba.png", lambda: Image.fromarray(data.astronaut()).convert("RGBA"), True),
+        ("palette.png", lambda: Image.fromarray(data.astronaut()).convert("P"), True),
+        ("cmyk.jpg", lambda: Image.fromarray(data.astronaut()).convert("CMYK"), True),
+        ("sixteen_bit.png", lambda: Image.fromarray(np.asarray(data.astronaut()[..., 0], dtype=np.uint16) * 257), True),
+    ],
+)
+def test_awkward_images_get_a_correct_answer(client, tmp_path, name, make, detected):
+    result = client.predict(handle_file(write(tmp_path, name, make())), 3, api_name="/predict")
+    assert [f["detected"] for f in result["faces"]] == [detected]
+
+
+def test_exif_rotated_and_animated_images(client, tmp_path):
+    photo = Image.fromarray(data.astronaut())
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = write(tmp_path, "sideways.jpg", photo.rotate(90, expand=True), exif=exif.tobytes())
+    box = client.predict(handle_file(path), 1, api_name="/predict")["faces"][0]["box"]
+    assert 160 < box[0] < 200 and 40 < box[1] < 80
+    frames = [photo.convert("P"), Image.fromarray(data.coffee()).convert("P")]
+    gif = write(tmp_path, "animated.gif", frames[0], save_all=True, append_images=frames[1:], duration=100)
+    assert client.predict(handle_file(gif), 1, api_name="/predict")["faces"][0]["detected"]
+
+
+def test_page_shows_the_model_facts(app_url):
+    with urllib.request.urlopen(app_url + "config") as response:
+        config = json.loads(response.read())
+    texts = [c.get("props", {}).get("value") for c in config["components"]]
+    facts = next(t for t in texts if isinstance(t, str) and "**Model:**" in t)
+    assert "fernet_s" in facts and "validation accuracy" in facts and "Disgust" in facts
+
+
+def test_unreachable_fer_model_falls_back_visibly(tmp_path):
+    env = {"FER_MODEL": str(tmp_path / "no-such-checkpoint"), "HF_HUB_OFFLINE": "1"}
+    with running_app(env=env) as url:
+        with urllib.request.urlopen(url + "config") as response:
+            page = response.read().decode()
+        assert "serving the embedded model instead" in page
+        result = Client(url, verbose=False).predict(
+            handle_file(str(ROOT / "examples" / "one_face.jpg")), 1, api_name="/predict"
+        )
+        assert result["model"] == "fernet_s"

@@ -1,0 +1,157 @@
+"""Detection, FER-style crops and the Predictor on real photos that scikit-image ships."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from fer.faces import EYE_DISTANCE_FRACTION, EYE_HEIGHT_FRACTION, align_face, default_detector
+from fer.images import ImageError
+from fer.labels import CLASS_NAMES
+from fer.predict import Predictor
+from tests.conftest import ROOT
+
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    return Predictor()  # the embedded checkpoint
+
+
+def astronaut() -> Image.Image:
+    return Image.fromarray(data.astronaut())
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def check_contract(faces, detected: bool):
+    assert faces
+    for face in faces:
+        assert face.detected is detected
+        assert list(face.scores) == list(CLASS_NAMES)
+        assert sum(face.scores.values()) == pytest.approx(1.0, abs=1e-5)
+        top = face.top_k(3)
+        assert [t["score"] for t in top] == sorted((t["score"] for t in top), reverse=True)
+        assert top[0]["score"] == max(face.scores.values())
+        assert face.crop.shape == (48, 48) and face.crop.dtype == np.uint8
+
+
+def test_one_face_is_boxed_where_it_is(predictor):
+    faces = predictor.predict(astronaut())
+    check_contract(faces, detected=True)
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    # The astronaut's face spans roughly x 180-270, y 55-180 in the 512x512 photo.
+    assert 160 < x < 200 and 40 < y < 80 and 70 < w < 110 and 95 < h < 140
+
+
+def test_four_faces_in_one_image(predictor):
+    faces = predictor.predict(EXAMPLES / "four_faces.jpg")
+    check_contract(faces, detected=True)
+    assert len(faces) == 4
+    quadrants = {(int(f.box[0] + f.box[2] / 2 >= 320), int(f.box[1] + f.box[3] / 2 >= 240)) for f in faces}
+    assert quadrants == {(0, 0), (1, 0), (0, 1), (1, 1)}
+    areas = [f.box[2] * f.box[3] for f in faces]
+    assert areas == sorted(areas, reverse=True)
+
+
+@pytest.mark.parametrize("angle, min_correlation", [(15, 0.95), (30, 0.75)])
+def test_tilted_face_is_found_and_levelled(predictor, angle, min_correlation):
+    upright = predictor.predict(astronaut())[0].crop.astype(float)
+    tilted = predictor.predict(astronaut().rotate(angle, expand=True, fillcolor=(255, 255, 255)))
+    assert len(tilted) == 1
+    # Aligned on the eyes, the tilted face's crop matches the upright one (measured 0.995 at
+    # 15 degrees, 0.84 at 30); an unaligned box crop scores 0.49 and 0.18.
+    assert np.corrcoef(upright.ravel(), tilted[0].crop.astype(float).ravel())[0, 1] > min_correlation
+
+
+def test_no_face_classifies_the_whole_image(predictor):
+    coffee = Image.fromarray(data.coffee())
+    faces = predictor.predict(coffee)
+    check_contract(faces, detected=False)
+    assert len(faces) == 1 and faces[0].box == (0, 0, coffee.width, coffee.height)
+
+
+def test_crop_has_fer2013_geometry():
+    """Detect the eyes again in our crop (upscaled onto a canvas): they sit where FER2013's do."""
+    detector = default_detector()
+    photo = astronaut()
+    crop, _ = align_face(photo.convert("L"), detector.detect(np.asarray(photo))[0])
+    canvas = Image.new("L", (480, 400), 128)
+    canvas.paste(Image.fromarray(crop).resize((192, 192), Image.BICUBIC), (150, 100))
+    again = detector.detect(np.asarray(canvas.convert("RGB")))[0].landmarks
+    (lx, ly), (rx, ry) = sorted(((again[:2] - [150, 100]) / 4).tolist())
+    assert abs(np.hypot(rx - lx, ry - ly) / 48 - EYE_DISTANCE_FRACTION) < 0.03
+    assert abs((ly + ry) / 2 / 48 - EYE_HEIGHT_FRACTION) < 0.03
+    assert abs((lx + rx) / 2 / 48 - 0.5) < 0.03
+    assert abs(ly - ry) < 1.5  # level
+
+
+def test_flip_tta_gives_a_valid_distribution():
+    faces = Predictor(flip_tta=True).predict(astronaut())
+    check_contract(faces, detected=True)
+
+
+# --- awkward inputs ------------------------------------------------------------------
+
+
+def test_not_an_image(predictor):
+    with pytest.raises(ImageError, match="not a readable image"):
+        predictor.predict(b"%PDF-1.4 definitely not an image")
+
+
+def test_truncated_file(predictor):
+    with pytest.raises(ImageError, match="not a readable image"):
+        predictor.predict(encode(astronaut(), "JPEG")[:2000])
+
+
+def test_huge_image_is_refused_before_decoding(predictor):
+    huge = encode(Image.new("1", (20000, 20000)), "PNG")  # 400 megapixels, a few kB on disk
+    with pytest.raises(ImageError, match="more than the 50,000,000 pixels we accept"):
+        predictor.predict(huge)
+
+
+def test_tiny_image(predictor):
+    faces = predictor.predict(encode(Image.new("RGB", (8, 8), (200, 150, 120))))
+    check_contract(faces, detected=False)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "LA", "CMYK", "I;16", "L"])
+def test_every_image_mode_finds_the_face(predictor, mode):
+    photo = astronaut()
+    if mode == "I;16":
+        converted = Image.fromarray(np.asarray(photo.convert("L"), dtype=np.uint16) * 257)
+    else:
+        converted = photo.convert(mode)
+    fmt = "JPEG" if mode == "CMYK" else "TIFF" if mode == "I;16" else "PNG"
+    faces = predictor.predict(encode(converted, fmt))
+    check_contract(faces, detected=True)
+    assert len(faces) == 1
+
+
+def test_exif_rotated_photo_is_made_upright(predictor):
+    photo = astronaut()
+    stored = photo.rotate(90, expand=True)  # as a camera held sideways stores it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation 6: turn 90 degrees clockwise to display upright
+    faces = predictor.predict(encode(stored, "JPEG", exif=exif.tobytes()))
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    assert 160 < x < 200 and 40 < y < 80  # the upright photo's coordinates
+
+
+def test_animated_gif_uses_its_first_frame(predictor):
+    frames = [astronaut().convert("P"), Image.fromarray(data.coffee()).convert("P")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+    faces = predictor.predict(buffer.getvalue())
+    assert faces[0].detected and len(faces) == 1
