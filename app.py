@@ -132,7 +132,9 @@ with gr.Blocks(title="Facial expression recognition") as demo:
     with gr.Tab("Photo"):
         with gr.Row():
             with gr.Column():
-                photo = gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath", label="Photo")
+                photo = gr.Image(
+                    sources=["upload", "webcam", "clipboard"], type="filepath", label="Photo", elem_id="photo"
+                )
                 top_k = gr.Slider(1, NUM_CLASSES, value=3, step=1, label="Top-k expressions")
                 heatmap = gr.Checkbox(label="Show heatmap (where the model looked)")
                 analyse = gr.Button("Analyse", variant="primary")

@@ -1,0 +1,58 @@
+"""The page in a real headless Chromium (Debian's package), driven by Playwright."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.app_server import running_app
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+# Flags for a sandboxed, offline machine: no background calls to Google's services.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (scripts/test.sh installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def test_upload_a_photo_and_see_boxes_and_labels(browser, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app(log_path=tmp_path / "app.log") as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        # Not "networkidle": offline, the theme's web-font requests never settle.
+        page.goto(url, wait_until="domcontentloaded")
+        page.locator("#model-facts").get_by_text("fernet_s").wait_for(timeout=60_000)
+        page.locator("#photo input[type=file]").set_input_files(str(ROOT / "examples" / "four_faces.jpg"))
+        page.locator("#status").get_by_text("Found 4 faces").wait_for(timeout=60_000)
+        annotated = page.locator("#annotated img")
+        annotated.wait_for(state="visible", timeout=30_000)
+        assert annotated.evaluate("img => img.naturalWidth") == 640
+        expressions = page.locator("#expressions").inner_text().lower()
+        assert any(name in expressions for name in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"))
+        page.screenshot(path=str(ARTIFACTS / "browser-photo.png"), full_page=True)
+        page.close()
+    shutil.copy(tmp_path / "app.log", ARTIFACTS / "browser-app.log")
