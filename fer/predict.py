@@ -91,7 +91,7 @@ class Predictor:
         """48x48 uint8 faces (N x 48 x 48) -> probabilities (N x C)."""
         return class_probabilities(
             self.loaded.model,
-            torch.from_numpy(np.ascontiguousarray(crops)),
+            torch.tensor(crops, dtype=torch.uint8),  # a copy: crops may be read-only views
             self.loaded.preprocess,
             flip_tta=self.flip_tta,
         )

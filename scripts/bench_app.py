@@ -1,0 +1,157 @@
+"""Benchmark the app on this machine and write the figures to a JSON file.
+
+    python scripts/bench_app.py --out bench/app.json
+
+Measures, on 640x480 photos made from scikit-image's images:
+- end-to-end latency in-process (decode + detect + crop + classify) for one face and four faces;
+- classifier-only latency per face (batch 1) and the detector alone, as the baseline the
+  end-to-end figure is compared with;
+- the Live tab's per-frame processing (detection at 320 px, classify, draw), whose inverse
+  is the most frames per second the server can sustain per stream;
+- the real app (python app.py on 127.0.0.1): cold start to first answer, resident memory,
+  and requests per second with 8 concurrent gradio_client callers (every request checked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fer.annotate import draw_predictions  # noqa: E402
+from fer.faces import CenterFaceDetector  # noqa: E402
+from fer.predict import Predictor  # noqa: E402
+from tests.app_server import running_app  # noqa: E402
+
+
+def photo_bytes(name: str) -> bytes:
+    image = Image.open(ROOT / "examples" / name).convert("RGB")
+    if image.size != (640, 480):
+        canvas = Image.new("RGB", (640, 480), "white")
+        image.thumbnail((640, 480))
+        canvas.paste(image, ((640 - image.width) // 2, (480 - image.height) // 2))
+        image = canvas
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return round(statistics.median(times) * 1000, 2)
+
+
+def bench_in_process(repeats: int) -> dict:
+    predictor = Predictor()
+    one, four = photo_bytes("one_face.jpg"), photo_bytes("four_faces.jpg")
+    assert len(predictor.predict(one)) == 1 and len(predictor.predict(four)) == 4
+    rgb = np.asarray(Image.open(io.BytesIO(one)).convert("RGB"))
+    crop = predictor.predict(one)[0].crop[None]
+    # The Live tab's per-frame work: detection at 320 px, classification, drawing.
+    live = Predictor(predictor.loaded, detector=CenterFaceDetector(max_side=320))
+    frame = Image.open(io.BytesIO(four)).convert("RGB")
+    live_ms = median_ms(lambda: draw_predictions(frame.copy(), live.predict(frame)), repeats)
+    return {
+        "live_frame_ms_640x480_four_faces": live_ms,
+        "live_max_frames_per_s": round(1000 / live_ms, 1),
+        "end_to_end_ms_640x480_one_face": median_ms(lambda: predictor.predict(one), repeats),
+        "end_to_end_ms_640x480_four_faces": median_ms(lambda: predictor.predict(four), repeats),
+        "detector_only_ms_640x480": median_ms(lambda: predictor.detector.detect(rgb), repeats),
+        "classifier_only_ms_per_face_batch1": median_ms(lambda: predictor.classify(crop), repeats * 2),
+    }
+
+
+def resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def bench_server(requests: int, callers: int) -> dict:
+    from gradio_client import Client, handle_file
+
+    path = ROOT / "examples" / "one_face.jpg"
+    started = time.perf_counter()
+    with running_app() as url:
+        client = Client(url, verbose=False)
+        client.predict(handle_file(str(path)), 3, api_name="/predict")
+        cold_start = time.perf_counter() - started
+        pid = _server_pid(url)
+        clients = [Client(url, verbose=False) for _ in range(callers)]
+
+        def call(i: int) -> bool:
+            result = clients[i % callers].predict(handle_file(str(path)), 3, api_name="/predict")
+            return len(result["faces"]) == 1
+
+        with ThreadPoolExecutor(callers) as pool:
+            start = time.perf_counter()
+            ok = list(pool.map(call, range(requests)))
+            elapsed = time.perf_counter() - start
+        return {
+            "cold_start_to_first_answer_s": round(cold_start, 2),
+            "resident_memory_mb": resident_mb(pid) if pid else None,
+            "concurrent_callers": callers,
+            "requests": requests,
+            "requests_ok": sum(ok),
+            "requests_per_s": round(requests / elapsed, 2),
+        }
+
+
+def _server_pid(url: str) -> int | None:
+    """The pid listening on the app's port (via /proc/net/tcp and the fd links)."""
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":
+            inodes.add(fields[9])
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if fd.readlink().name.strip("socket:[]") in inodes:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="bench/app.json")
+    p.add_argument("--repeats", type=int, default=50)
+    p.add_argument("--requests", type=int, default=80)
+    p.add_argument("--callers", type=int, default=8)
+    args = p.parse_args()
+    report = {"in_process": bench_in_process(args.repeats), "server": bench_server(args.requests, args.callers)}
+    e2e, detect = (
+        report["in_process"]["end_to_end_ms_640x480_one_face"],
+        report["in_process"]["detector_only_ms_640x480"],
+    )
+    report["ratio_end_to_end_vs_detector_only"] = round(e2e / detect, 2)
+    out = ROOT / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The batch command on a real folder of photos and a real video."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from tests.conftest import ROOT
+
+
+def run_batch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fer.batch", "--no-progress", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+
+
+def test_folder_to_csv_counts_faces_and_skips_bad_files(tmp_path):
+    folder = tmp_path / "photos"
+    shutil.copytree(ROOT / "examples", folder)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "faces.csv"
+    result = run_batch(str(folder), "--out", str(out))
+    rows = list(csv.DictReader(out.open()))
+    per_file = {}
+    for row in rows:
+        per_file[row["file"]] = per_file.get(row["file"], 0) + 1
+    assert per_file == {"four_faces.jpg": 4, "no_face.jpg": 1, "one_face.jpg": 1, "tilted_face.jpg": 1}
+    assert "skipped 1 unreadable file(s)" in result.stdout and "broken.jpg" in result.stdout
+    no_face = next(r for r in rows if r["file"] == "no_face.jpg")
+    assert no_face["detected"] == "False"
+    scores = [float(rows[0][c]) for c in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")]
+    assert abs(sum(scores) - 1) < 1e-3
+
+
+def test_video_to_json_every_nth_frame(tmp_path):
+    import imageio_ffmpeg
+
+    frame = np.asarray(Image.open(ROOT / "examples" / "one_face.jpg").convert("RGB"))
+    video = tmp_path / "clip.mp4"
+    writer = imageio_ffmpeg.write_frames(str(video), (frame.shape[1], frame.shape[0]), fps=10)
+    writer.send(None)
+    for _ in range(10):
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
+    out = tmp_path / "faces.json"
+    run_batch(str(video), "--out", str(out), "--every", "4")
+    rows = json.loads(out.read_text())
+    assert [r["frame"] for r in rows] == [0, 4, 8]
+    assert all(r["detected"] for r in rows)
