@@ -1,16 +1,133 @@
-"""Hugging Face Hub: fetch a checkpoint repo (config.json + model.safetensors + card)."""
+"""Hugging Face Hub: push a checkpoint folder with its model card, pull one by repo id.
+
+Every call goes through ``huggingface_hub``; the token comes from ``HF_TOKEN`` (or the
+user's ``huggingface-cli login``), never from a file in this repo. A repo holds exactly
+what a local checkpoint folder holds (``config.json``, ``model.safetensors``, the card,
+metrics and plots), so ``fer.checkpoint.load_checkpoint`` reads both. Failures become a
+``HubError`` with one sentence saying what went wrong and what to do; nothing local is
+touched by a failed push, and a push can simply be run again.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from huggingface_hub import snapshot_download
+from huggingface_hub import HfApi, get_token, snapshot_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-# Only these are ever downloaded: no pickles, no code.
-CHECKPOINT_PATTERNS = ["config.json", "model.safetensors", "README.md", "*.json", "*.png", "*.txt"]
+from fer.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_config
+from fer.model_card import write_model_card
+
+# What a push uploads, and a pull downloads: never pickles, code or training state.
+CHECKPOINT_PATTERNS = [CONFIG_FILE, WEIGHTS_FILE, "README.md", "*.json", "*.jsonl", "*.png", "*.txt"]
+EXCLUDED_PATTERNS = ["last/*", ".*"]  # resume state, staging folders
 
 
-def download_checkpoint(repo_id: str, revision: str | None = None) -> Path:
-    """Local folder holding ``repo_id``'s checkpoint files at ``revision`` (cached)."""
+class HubError(RuntimeError):
+    """A Hub operation that failed; the message is one sentence for the user."""
+
+
+def check_repo_id(repo_id: str) -> str:
+    """``user/name`` (an ``hf-hub:`` prefix is dropped); HubError if malformed."""
     repo_id = repo_id.removeprefix("hf-hub:")
-    return Path(snapshot_download(repo_id, revision=revision, allow_patterns=CHECKPOINT_PATTERNS))
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise HubError(f"{repo_id!r} is not a valid Hub repo id (expected 'user/name'): {exc}") from None
+    if "/" not in repo_id:
+        raise HubError(f"{repo_id!r} is not a valid Hub repo id: give it as 'user/name'")
+    return repo_id
+
+
+def _explain(exc: Exception, repo_id: str, action: str) -> HubError:
+    """Turn a huggingface_hub/HTTP failure into one sentence."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(exc, RevisionNotFoundError):
+        return HubError(f"{repo_id}: that revision does not exist ({action})")
+    if isinstance(exc, RepositoryNotFoundError) or status == 404:
+        return HubError(f"repo {repo_id} was not found, or your token cannot see it ({action})")
+    if status == 401:
+        return HubError(f"the Hub rejected the token: set HF_TOKEN to a valid token ({action} {repo_id})")
+    if status == 403:
+        return HubError(f"your token has no write access to {repo_id}: use a token with the 'write' role ({action})")
+    if isinstance(exc, LocalEntryNotFoundError):
+        return HubError(f"the Hub could not be reached and {repo_id} is not in the local cache ({action})")
+    if status is not None:
+        return HubError(f"the Hub answered HTTP {status} while trying to {action} {repo_id}; try again later")
+    return HubError(f"could not {action} {repo_id}: {type(exc).__name__}: {exc}")
+
+
+def push_checkpoint(
+    folder: str | Path,
+    repo_id: str,
+    private: bool = False,
+    commit_message: str | None = None,
+    token: str | None = None,
+) -> str:
+    """Upload a checkpoint folder (with a freshly written model card) as one new commit.
+
+    Creates the repo if needed; pushing to an existing repo adds a commit and keeps its
+    history. Returns the commit URL.
+    """
+    folder = Path(folder)
+    repo_id = check_repo_id(repo_id)
+    try:
+        read_config(folder)
+    except CheckpointError as exc:
+        raise HubError(f"nothing pushed: {exc}") from None
+    if not (folder / WEIGHTS_FILE).is_file():
+        raise HubError(f"nothing pushed: {folder} has no {WEIGHTS_FILE}")
+    write_model_card(folder, repo_id=repo_id)
+    token = token or get_token()
+    if not token:
+        raise HubError("no Hugging Face token: set HF_TOKEN (a token with write access) and push again")
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=folder,
+            allow_patterns=CHECKPOINT_PATTERNS,
+            ignore_patterns=EXCLUDED_PATTERNS,
+            commit_message=commit_message or f"Upload {read_config(folder)['architecture']} FER checkpoint",
+        )
+    except (HfHubHTTPError, OSError) as exc:
+        raise _explain(exc, repo_id, "push to") from None
+    return str(info.commit_url if hasattr(info, "commit_url") else info)
+
+
+def download_checkpoint(repo_id: str, revision: str | None = None, token: str | None = None) -> Path:
+    """Local (cached) folder with ``repo_id``'s checkpoint at ``revision``, checked.
+
+    Refuses, with a sentence, a repo that is not a FER checkpoint (no ``label_names``)
+    or that holds only pickled weights.
+    """
+    repo_id = check_repo_id(repo_id)
+    try:
+        folder = Path(
+            snapshot_download(
+                repo_id,
+                revision=revision,
+                allow_patterns=CHECKPOINT_PATTERNS,
+                ignore_patterns=EXCLUDED_PATTERNS,
+                token=token,
+            )
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, EntryNotFoundError, OSError) as exc:
+        raise _explain(exc, repo_id, "download") from None
+    if not (folder / CONFIG_FILE).is_file():
+        raise HubError(f"{repo_id} is not a FER checkpoint: it has no {CONFIG_FILE}")
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    if "label_names" not in config:
+        raise HubError(f"{repo_id} is not a FER checkpoint: its {CONFIG_FILE} has no label_names")
+    if not (folder / WEIGHTS_FILE).is_file():
+        raise HubError(f"{repo_id} has no {WEIGHTS_FILE}; pickled weights (.bin/.pth) are never loaded")
+    return folder

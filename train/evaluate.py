@@ -16,17 +16,20 @@ from pathlib import Path
 
 import torch
 
-from fer.checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from fer.checkpoint import CheckpointError, LoadedModel
 from fer.data import SPLITS, load_split
+from fer.hub import HubError
 from fer.inference import class_probabilities
 from fer.labels import class_index
 from fer.metrics import classification_report, confusion_matrix, summarize
 from fer.plots import plot_confusion
+from fer.predict import load_model
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", help="checkpoint folder (config.json + model.safetensors)")
+    p.add_argument("checkpoint", help="checkpoint folder, or hf-hub:user/repo")
+    p.add_argument("--revision", default=None, help="Hub branch, tag or commit (with a Hub id)")
     p.add_argument("--data", required=True, help="folder, .zip (Kaggle layout) or fer2013.csv")
     p.add_argument("--split", default="validation", choices=SPLITS)
     p.add_argument("--tta", action="store_true", help="average with the horizontally flipped face")
@@ -61,9 +64,10 @@ def evaluate(loaded: LoadedModel, data: str | Path, split: str, tta: bool = Fals
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    loaded = load_checkpoint(args.checkpoint, device=device)
+    loaded = load_model(args.checkpoint, revision=args.revision)
+    loaded.model.to(device)
     result = evaluate(loaded, args.data, args.split, tta=args.tta, batch_size=args.batch_size)
-    out = Path(args.out or args.checkpoint)
+    out = Path(args.out or loaded.folder if Path(args.checkpoint).is_dir() or args.out else "eval")
     out.mkdir(parents=True, exist_ok=True)
     stem = f"eval_{args.split}{'_tta' if args.tta else ''}"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
@@ -84,5 +88,5 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except (FileNotFoundError, ValueError, CheckpointError) as exc:
+    except (FileNotFoundError, ValueError, CheckpointError, HubError) as exc:
         sys.exit(f"error: {exc}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,11 +33,14 @@ from tqdm import tqdm
 
 from fer.checkpoint import save_checkpoint
 from fer.data import load_split, subsample
+from fer.hub import HubError, check_repo_id, push_checkpoint
 from fer.inference import class_probabilities
 from fer.labels import CLASS_NAMES, NUM_CLASSES
 from fer.metrics import classification_report, confusion_matrix, summarize
+from fer.model_card import write_model_card
 from fer.models import create_model, parameter_count
 from fer.plots import plot_confusion, plot_curves
+from fer.predict import load_model
 from fer.state_io import load_state, save_state
 from fer.transforms import Augment, AugmentConfig, Preprocess
 from train import distributed
@@ -77,12 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (GPU)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    p.add_argument("--init", default=None, help="start from a checkpoint: folder or Hub id (keeps its preprocessing)")
+    p.add_argument("--freeze-epochs", type=int, default=0, help="with --init: train only the head for N epochs")
+    p.add_argument("--push-to-hub", default=None, metavar="REPO", help="push the best checkpoint to this Hub repo")
+    p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     return p
 
 
 # Flags that may differ when resuming: where the data lives and how the run is shown.
-RESUMABLE_CHANGES = {"data", "device", "no_progress", "resume"}
+RESUMABLE_CHANGES = {"data", "device", "no_progress", "resume", "push_to_hub", "private"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -129,6 +137,7 @@ class Trainer:
         self._load_data()
         self.preprocess = Preprocess(size=args.img_size)
         self.augment = Augment(self.preprocess, AugmentConfig.scaled(args.aug))
+        self.new_head = False
         self._build_model()
         self.start_epoch, self.best_acc, self.history = 0, -1.0, []
 
@@ -154,9 +163,12 @@ class Trainer:
 
     def _build_model(self) -> None:
         args, device = self.args, self.device
-        extra = {} if args.drop is None else {"drop_rate": args.drop}
         torch.manual_seed(args.seed)  # identical initial weights on every rank
-        self.model = create_model(args.model, **extra).to(device)
+        if args.init:
+            self.model = self._initial_model(args.init).to(device)
+        else:
+            extra = {} if args.drop is None else {"drop_rate": args.drop}
+            self.model = create_model(args.model, **extra).to(device)
         if device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         # Warm-up keeps the average from being dragged toward the random initial weights.
@@ -198,6 +210,24 @@ class Trainer:
                 self.train_model, device_ids=[device.index] if device.type == "cuda" else None
             )
         torch.manual_seed(args.seed + 1000 * self.runtime.rank)  # different augmentation per rank
+
+    def _initial_model(self, reference: str) -> torch.nn.Module:
+        """The --init checkpoint's model, keeping its preprocessing; a new head if its classes differ."""
+        loaded = load_model(reference)
+        self.preprocess = loaded.preprocess
+        self.augment = Augment(self.preprocess, AugmentConfig.scaled(self.args.aug))
+        self.args.model = loaded.architecture
+        self.new_head = list(loaded.label_names) != list(CLASS_NAMES)
+        if self.new_head:
+            self.log(f"--init {reference}: classes {loaded.label_names} differ from ours; making a new head")
+            loaded.model.reset_classifier(NUM_CLASSES)
+        return loaded.model
+
+    def _freeze_backbone(self, frozen: bool) -> None:
+        """Train only the classifier (first --freeze-epochs epochs of a fine-tune)."""
+        head = {id(p) for p in self.model.get_classifier().parameters()}
+        for param in self.model.parameters():
+            param.requires_grad_(not frozen or id(param) in head)
 
     @property
     def eval_model(self) -> torch.nn.Module:
@@ -254,6 +284,8 @@ class Trainer:
         if self.start_epoch >= args.epochs:
             self.log(f"nothing to do: the run already finished {self.start_epoch} of {args.epochs} epochs")
         for epoch in range(self.start_epoch, args.epochs):
+            if args.freeze_epochs:
+                self._freeze_backbone(epoch < args.freeze_epochs)
             started = time.perf_counter()
             train_loss, train_acc = self.train_epoch(epoch)
             train_time = time.perf_counter() - started
@@ -371,6 +403,7 @@ class Trainer:
             "epoch": len(self.history),
             "architecture": self.args.model,
             "parameters": parameter_count(self.eval_model),
+            "new_head": self.new_head,
             **val,
         }
         (self.out / "metrics.json").write_text(json.dumps(best, indent=2))
@@ -385,6 +418,7 @@ class Trainer:
             title=f"validation, epoch {best['epoch']}: accuracy {best['accuracy']:.4f}",
         )
         (self.out / "classification_report.txt").write_text(classification_report(best))
+        write_model_card(self.out, repo_id=self.args.push_to_hub)
 
 
 def prepare_out_dir(args: argparse.Namespace, runtime: distributed.Runtime) -> None:
@@ -403,6 +437,10 @@ def prepare_out_dir(args: argparse.Namespace, runtime: distributed.Runtime) -> N
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    if args.push_to_hub:
+        check_repo_id(args.push_to_hub)  # fail before training, not after
+    if args.freeze_epochs and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise SystemExit("error: --freeze-epochs is not supported under torchrun (DDP needs every parameter trained)")
     if (args.mixup > 0 or args.cutmix > 0) and args.batch_size % 2:
         raise SystemExit("error: mixup/cutmix need an even --batch-size")
     runtime = distributed.setup(args.device)
@@ -418,6 +456,9 @@ def main(argv: list[str] | None = None) -> dict:
         )
         result = trainer.fit()
         trainer.log(f"best validation accuracy {result['best_val_acc']:.4f}; checkpoint in {args.out}")
+        if args.push_to_hub and runtime.is_main:
+            url = push_checkpoint(args.out, args.push_to_hub, private=args.private)
+            trainer.log(f"pushed to {url}")
         return result
     finally:
         distributed.teardown(runtime)
@@ -426,5 +467,5 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except (FileNotFoundError, ValueError, FloatingPointError) as exc:
+    except (FileNotFoundError, ValueError, FloatingPointError, HubError) as exc:
         sys.exit(f"error: {exc}")

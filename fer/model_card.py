@@ -1,0 +1,160 @@
+"""The model card (``README.md``) of a checkpoint folder, generated from what the run saved.
+
+Everything in it is read from the folder: ``config.json`` (architecture, labels,
+preprocessing), ``metrics.json`` (validation metrics of the saved epoch),
+``train_args.json`` (the exact training configuration) and ``metrics.jsonl`` (epochs).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from huggingface_hub import ModelCard, ModelCardData
+
+from fer.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+
+LIMITATIONS = """\
+- **Data.** FER2013 is 35,887 48x48 grayscale faces found by Google image search and labelled
+  by crowd workers. Labels are noisy (human agreement on FER2013 is about 65%), classes are
+  imbalanced (disgust has 1.5% of the training images), and the faces are mostly frontal,
+  adult and of lighter skin tones; accuracy on other populations, ages, poses, lighting and
+  camera types is unmeasured and likely lower.
+- **What it measures.** A facial expression is not an emotion: the model labels the visible
+  configuration of a face, posed or spontaneous, not what a person feels.
+- **Do not use it** to make decisions about people (hiring, policing, education, health,
+  credit, border control) or to monitor people without their informed consent."""
+
+
+def _table(per_class: dict) -> str:
+    rows = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for name, c in per_class.items():
+        rows.append(f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |")
+    return "\n".join(rows)
+
+
+def _training_command(args: dict) -> str:
+    flags = []
+    for key, value in args.items():
+        if value in (None, False, 0, "") and key not in ("seed",):
+            continue
+        flag = "--" + key.replace("_", "-")
+        flags.append(flag if value is True else f"{flag} {shlex.quote(str(value))}")
+    return "python -m train.train " + " ".join(flags)
+
+
+def write_model_card(folder: str | Path, repo_id: str | None = None) -> Path:
+    """Write ``folder/README.md`` and return its path."""
+    folder = Path(folder)
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    metrics_path, args_path = folder / "metrics.json", folder / "train_args.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    args = json.loads(args_path.read_text()) if args_path.is_file() else {}
+    arch, labels = config["architecture"], config["label_names"]
+    pre = config["pretrained_cfg"]
+    size_mb = (folder / WEIGHTS_FILE).stat().st_size / 1e6 if (folder / WEIGHTS_FILE).is_file() else 0.0
+    params = metrics.get("parameters")
+    data = ModelCardData(
+        library_name="timm",
+        pipeline_tag="image-classification",
+        license="mit",
+        tags=["image-classification", "timm", "facial-expression-recognition", "fer2013", "emotion"],
+        datasets=["fer2013"],
+        metrics=["accuracy", "f1"],
+    )
+    name = repo_id or folder.name
+    timm_name = f"hf-hub:{repo_id}" if repo_id else f"local-dir:{folder}"
+    lines = [
+        f"# {name}: facial expression recognition ({arch})",
+        "",
+        f"A `{arch}` classifier of facial expressions in 48x48 grayscale faces, trained on FER2013 with "
+        "[timm](https://github.com/huggingface/pytorch-image-models).",
+        "",
+        "## Model",
+        "",
+        f"- Architecture: `{arch}`"
+        + (f", {params / 1e6:.2f}M parameters" if params else "")
+        + f", {size_mb:.1f} MB of weights (safetensors)",
+        f"- Classes ({len(labels)}, in output order): {', '.join(labels)}",
+        f"- Input: {pre['input_size'][1]}x{pre['input_size'][2]}, {pre['input_size'][0]} channel (grayscale), "
+        f"scaled to 0..1, normalised with mean {pre['mean']} and std {pre['std']}",
+    ]
+    if args.get("init"):
+        lines.append(
+            f"- Fine-tuned from `{args['init']}`"
+            + ("; a new classification head was made for this class set" if metrics.get("new_head") else "")
+        )
+    if metrics:
+        lines += [
+            "",
+            "## Validation results",
+            "",
+            f"On FER2013's validation split (PublicTest, {metrics['count']} images), "
+            f"epoch {metrics.get('epoch', '?')}: "
+            f"**accuracy {metrics['accuracy']:.4f}**, **macro-F1 {metrics['macro_f1']:.4f}**. The test split "
+            "(PrivateTest) was held out and not used.",
+            "",
+            _table(metrics["per_class"]),
+        ]
+    images = [
+        (f, t)
+        for f, t in (("confusion.png", "Confusion matrix"), ("curves.png", "Training curves"))
+        if (folder / f).is_file()
+    ]
+    if images:
+        lines += ["", *(f"![{title}]({file})" for file, title in images)]
+    if args:
+        lines += [
+            "",
+            "## Training",
+            "",
+            f"Data: `{args.get('data')}`, its train split"
+            + (f" (a stratified subset of {args['train_subset']} images)" if args.get("train_subset") else "")
+            + "; selected on its validation split. Command:",
+            "",
+            "```bash",
+            _training_command(args),
+            "```",
+            "",
+            "Full configuration: `train_args.json`; every epoch's metrics: `metrics.jsonl`.",
+        ]
+    lines += [
+        "",
+        "## Intended use",
+        "",
+        "Research, teaching and demos of facial expression recognition; as a starting point for fine-tuning "
+        "on your own expression data.",
+        "",
+        "## Limitations and biases",
+        "",
+        LIMITATIONS,
+        "",
+        "## How to use",
+        "",
+        "With this project's `Predictor` (detects every face, crops it like FER2013, classifies):",
+        "",
+        "```python",
+        "from fer.predict import Predictor",
+        f"predictor = Predictor({(repo_id or str(folder))!r})",
+        'for face in predictor.predict("photo.jpg"):',
+        "    print(face.box, face.top_k(3))",
+        "```",
+        "",
+        f"In the app: `FER_MODEL={repo_id or folder} python app.py`.",
+        "",
+        "In plain timm, on a 48x48 grayscale face crop"
+        + (" (after `import fer`, which registers this architecture)" if arch.startswith("fernet") else "")
+        + ":",
+        "",
+        "```python",
+        "import timm",
+        f'model = timm.create_model("{timm_name}", pretrained=True).eval()',
+        "config = timm.data.resolve_data_config({}, model=model)",
+        "transform = timm.data.create_transform(**config)",
+        "```",
+    ]
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n")
+    path = folder / "README.md"
+    card.save(path)
+    return path

@@ -1,0 +1,308 @@
+"""Push, pull, fine-tune and serve through a Hub-compatible server on 127.0.0.1.
+
+``huggingface_hub`` reads ``HF_ENDPOINT`` when it is imported, so every step runs our real
+commands in a subprocess pointed at the local server, exactly as a user runs them, with the
+real ``huggingface_hub`` client and nothing patched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+
+from tests.app_server import running_app
+from tests.conftest import ROOT
+from tests.hub_server import FakeHub
+
+pytestmark = pytest.mark.slow
+ONE_FACE = str(ROOT / "examples" / "one_face.jpg")
+TINY_RUN = [
+    "--model",
+    "fernet_t",
+    "--epochs",
+    "1",
+    "--train-subset",
+    "512",
+    "--val-subset",
+    "256",
+    "--batch-size",
+    "64",
+]
+
+
+@pytest.fixture(scope="module")
+def hub():
+    with FakeHub() as server:
+        yield server
+
+
+def hub_env(hub: FakeHub, tmp: Path, token: str | None = "write-token", **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_HUB_OFFLINE")}
+    env.update({"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1", **extra})
+    if token:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def predict_json(reference: str, env: dict[str, str], revision: str | None = None) -> dict:
+    code = (
+        "import json, sys; from fer.predict import Predictor, load_model; "
+        f"p = Predictor(load_model({reference!r}, revision={revision!r})); "
+        f"print(json.dumps([f.as_json(7) for f in p.predict({ONE_FACE!r})]))"
+    )
+    return json.loads(run(["-c", code], env).stdout.strip().splitlines()[-1])
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def runs(fer_zip, tmp_path_factory) -> dict[str, Path]:
+    """Two tiny real runs with different seeds (so their weights differ)."""
+    base = tmp_path_factory.mktemp("hub-runs")
+    out = {}
+    for name, seed in (("a", "0"), ("b", "1")):
+        out[name] = base / name
+        run(
+            [
+                "-m",
+                "train.train",
+                "--no-progress",
+                "--data",
+                str(fer_zip),
+                "--out",
+                str(out[name]),
+                *TINY_RUN,
+                "--seed",
+                seed,
+            ],
+            dict(os.environ),
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def pushed(hub, runs, tmp_path_factory) -> dict:
+    """Run a pushed to tester/fer, then run b pushed on top (a second commit)."""
+    tmp = tmp_path_factory.mktemp("push")
+    env = hub_env(hub, tmp)
+    run(["-m", "train.push", str(runs["a"]), "tester/fer"], env)
+    first = hub.repos["tester/fer"].branches["main"]
+    run(["-m", "train.push", str(runs["b"]), "tester/fer", "--message", "second model"], env)
+    return {"first": first, "second": hub.repos["tester/fer"].branches["main"], "env": env}
+
+
+def test_repo_holds_the_checkpoint_card_and_plots_but_no_training_state(hub, pushed):
+    files = hub.repos["tester/fer"].resolve("main")["files"]
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "README.md",
+        "metrics.json",
+        "confusion.png",
+        "curves.png",
+        "train_args.json",
+        "classification_report.txt",
+    ):
+        assert name in files, name
+    assert not any(name.startswith("last/") for name in files)
+    assert json.loads(files["config.json"])["label_names"][3] == "happy"
+
+
+def test_model_card_metadata_and_content(hub, pushed):
+    card = hub.repos["tester/fer"].resolve("main")["files"]["README.md"].decode()
+    header = card.split("---")[1]
+    for line in ("library_name: timm", "pipeline_tag: image-classification", "- fer2013", "- accuracy"):
+        assert line in header
+    for text in (
+        "## Validation results",
+        "| disgust |",
+        "macro-F1",
+        "![Confusion matrix](confusion.png)",
+        "python -m train.train",
+        "## Limitations and biases",
+        'timm.create_model("hf-hub:tester/fer"',
+        "0.30M parameters",
+    ):
+        assert text in card, text
+
+
+def test_pushing_again_keeps_history_and_revisions_pull_each_version(hub, runs, pushed, tmp_path):
+    repo = hub.repos["tester/fer"]
+    assert [c["message"] for c in repo.commits][-2:] == ["Upload fernet_t FER checkpoint", "second model"]
+    env = hub_env(hub, tmp_path)
+    code = (
+        "import sys; from fer.hub import download_checkpoint; "
+        "print(download_checkpoint('tester/fer', revision=sys.argv[1]))"
+    )
+    first = Path(run(["-c", code, pushed["first"]], env).stdout.strip().splitlines()[-1])
+    latest = Path(run(["-c", code, "main"], env).stdout.strip().splitlines()[-1])
+    assert digest(first / "model.safetensors") == digest(runs["a"] / "model.safetensors")
+    assert digest(latest / "model.safetensors") == digest(runs["b"] / "model.safetensors")
+
+
+def test_pulled_model_predicts_exactly_like_the_local_run(hub, runs, pushed, tmp_path):
+    env = hub_env(hub, tmp_path)
+    assert predict_json("tester/fer", env, revision=pushed["first"]) == predict_json(str(runs["a"]), env)
+
+
+def test_plain_timm_loads_the_pushed_model(hub, runs, pushed, tmp_path):
+    code = (
+        "import fer, timm, torch; torch.manual_seed(0); x = torch.randn(2, 1, 48, 48); "
+        "a = timm.create_model('hf-hub:tester/fer', pretrained=True).eval(); "
+        f"b = timm.create_model('local-dir:{runs['b']}', pretrained=True).eval(); "
+        "print(torch.equal(a(x), b(x)))"
+    )
+    assert run(["-c", code], hub_env(hub, tmp_path)).stdout.strip().endswith("True")
+
+
+def test_evaluate_by_hub_id(hub, pushed, fer_zip, tmp_path):
+    result = run(
+        ["-m", "train.evaluate", "hf-hub:tester/fer", "--data", str(fer_zip), "--out", str(tmp_path)],
+        hub_env(hub, tmp_path),
+    )
+    assert "validation accuracy" in result.stdout
+    assert json.loads((tmp_path / "eval_validation.json").read_text())["count"] == 3589
+
+
+def test_fine_tune_from_the_hub_and_push_again(hub, pushed, fer_zip, tmp_path):
+    out = tmp_path / "ft"
+    env = hub_env(hub, tmp_path)
+    run(
+        [
+            "-m",
+            "train.train",
+            "--no-progress",
+            "--data",
+            str(fer_zip),
+            "--init",
+            "tester/fer",
+            "--out",
+            str(out),
+            "--epochs",
+            "2",
+            "--freeze-epochs",
+            "1",
+            "--train-subset",
+            "512",
+            "--val-subset",
+            "256",
+            "--batch-size",
+            "64",
+            "--push-to-hub",
+            "tester/fer-ft",
+        ],
+        env,
+    )
+    files = hub.repos["tester/fer-ft"].resolve("main")["files"]
+    config = json.loads(files["config.json"])
+    assert config["architecture"] == "fernet_t"  # the --init model, not the default fernet_s
+    assert (
+        config["pretrained_cfg"]["mean"]
+        == json.loads(hub.repos["tester/fer"].resolve("main")["files"]["config.json"])["pretrained_cfg"]["mean"]
+    )
+    assert "Fine-tuned from `tester/fer`" in files["README.md"].decode()
+
+
+def test_app_pulls_the_model_by_repo_id(hub, pushed, tmp_path):
+    with running_app(env=hub_env(hub, tmp_path, FER_MODEL="tester/fer")) as url:
+        result = Client(url, verbose=False).predict(handle_file(ONE_FACE), 1, api_name="/predict")
+    assert result["model"] == "fernet_t"
+
+
+# --- bad cases: one clear sentence each, nothing local lost --------------------------
+
+
+@pytest.mark.parametrize(
+    "token, repo, message",
+    [
+        (None, "tester/fer-x", "no Hugging Face token: set HF_TOKEN"),
+        ("read-token", "tester/fer-x", "no write access"),
+        ("bogus-token", "tester/fer-x", "rejected the token"),
+        ("write-token", "not a repo id!", "is not a valid Hub repo id"),
+    ],
+)
+def test_push_failures_say_why_and_leave_the_run_intact(hub, runs, tmp_path, token, repo, message):
+    before = {p.name: digest(p) for p in runs["a"].iterdir() if p.is_file() and p.name != "README.md"}
+    result = run(["-m", "train.push", str(runs["a"]), repo], hub_env(hub, tmp_path, token=token), check=False)
+    assert result.returncode != 0
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: ") and message in error, result.stderr
+    assert {p.name: digest(p) for p in runs["a"].iterdir() if p.is_file() and p.name != "README.md"} == before
+
+
+def test_hub_error_then_retry_succeeds(hub, runs, tmp_path):
+    env = hub_env(hub, tmp_path)
+    hub.fail_next.append((r"^/api/repos/create$", 500))
+    result = run(["-m", "train.push", str(runs["a"]), "tester/flaky"], env, check=False)
+    assert result.returncode != 0 and "answered HTTP 500" in result.stderr and "try again" in result.stderr
+    run(["-m", "train.push", str(runs["a"]), "tester/flaky"], env)
+    assert "model.safetensors" in hub.repos["tester/flaky"].resolve("main")["files"]
+
+
+def test_missing_repo_and_missing_revision(hub, pushed, tmp_path):
+    env = hub_env(hub, tmp_path)
+    code = "import sys; from fer.hub import download_checkpoint; download_checkpoint(sys.argv[1], revision=sys.argv[2])"
+    missing = run(["-c", code, "tester/nope", "main"], env, check=False)
+    assert "repo tester/nope was not found" in missing.stderr
+    bad_revision = run(["-c", code, "tester/fer", "no-such-branch"], env, check=False)
+    assert "revision does not exist" in bad_revision.stderr
+
+
+def test_repo_that_is_not_a_fer_checkpoint_is_refused(hub, runs, tmp_path):
+    hub.repos["tester/other"] = type(hub.repos["tester/fer"])(private=False)
+    config = json.loads((runs["a"] / "config.json").read_text())
+    no_labels = {k: v for k, v in config.items() if k != "label_names"}
+    hub.commit(
+        "tester/other",
+        {
+            "config.json": json.dumps(no_labels).encode(),
+            "model.safetensors": (runs["a"] / "model.safetensors").read_bytes(),
+        },
+        "no labels",
+    )
+    hub.commit(
+        "tester/other",
+        {"config.json": json.dumps(config).encode(), "pytorch_model.bin": b"pickle"},
+        "pickle only",
+        branch="pickle",
+    )
+    env = hub_env(hub, tmp_path)
+    code = (
+        "import sys; from fer.hub import download_checkpoint; download_checkpoint('tester/other', revision=sys.argv[1])"
+    )
+    assert "has no label_names" in run(["-c", code, "main"], env, check=False).stderr
+    assert "never loaded" in run(["-c", code, "pickle"], env, check=False).stderr
+
+
+def test_app_with_a_stalled_hub_falls_back_to_the_embedded_model_visibly(hub, pushed, tmp_path):
+    env = hub_env(hub, tmp_path, FER_MODEL="tester/fer", HF_HUB_ETAG_TIMEOUT="2", HF_HUB_DOWNLOAD_TIMEOUT="2")
+    hub.stall_seconds = 4
+    try:
+        with running_app(env=env) as url:
+            hub.stall_seconds = 0
+            page = Client(url, verbose=False)
+            result = page.predict(handle_file(ONE_FACE), 1, api_name="/predict")
+            import urllib.request
+
+            with urllib.request.urlopen(url + "config") as response:
+                config = response.read().decode()
+    finally:
+        hub.stall_seconds = 0
+    assert result["model"] == "fernet_s"  # the embedded model
+    assert "Could not load FER_MODEL='tester/fer'" in config and "serving the embedded model" in config
