@@ -40,6 +40,8 @@ class FakeHub:
         self.fail_next: list[tuple[str, int]] = []  # (path regex, HTTP status), consumed in order
         self.stall_seconds = 0.0
         self.requests: list[str] = []
+        self.bytes_received = 0  # request bodies
+        self.bytes_sent = 0  # response bodies
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -80,6 +82,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if not head:
                 self.wfile.write(body)
+                hub.bytes_sent += len(body)
 
         def _json(self, status: int, payload: dict, error_code: str | None = None) -> None:
             headers = {"Content-Type": "application/json"}
@@ -93,7 +96,9 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             return TOKENS.get(auth.removeprefix("Bearer ").strip()) if auth.startswith("Bearer ") else None
 
         def _body(self) -> bytes:
-            return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hub.bytes_received += len(body)
+            return body
 
         def _injected(self) -> bool:
             path = urlparse(self.path).path
