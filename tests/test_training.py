@@ -121,6 +121,34 @@ def test_evaluate_script_reproduces_the_logged_accuracy_exactly(trained_run, fer
     assert (tmp_path / "eval_validation_confusion.png").is_file()
 
 
+def test_evaluate_reports_corruptions_and_ensembles(trained_run, fer_zip, tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "train.evaluate",
+        str(trained_run),
+        str(trained_run),
+        "--data",
+        str(fer_zip),
+        "--corruptions",
+        "--out",
+        str(tmp_path),
+    ]
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    result = json.loads((tmp_path / "eval_validation_ensemble.json").read_text())
+    # Two copies of one model average to that model's own probabilities.
+    assert result["accuracy"] == json.loads((trained_run / "metrics.json").read_text())["accuracy"]
+    assert len(result["members"]) == 2
+    assert set(result["corruptions"]) == {
+        "gaussian_noise_0.08",
+        "gaussian_blur_r1",
+        "jpeg_q20",
+        "low_contrast_0.5",
+        "rotation_10deg",
+    }
+    assert all(0.0 < accuracy < 1.0 for accuracy in result["corruptions"].values())
+
+
 def test_existing_run_is_not_overwritten_without_resume(trained_run, fer_zip):
     weights = (trained_run / "model.safetensors").read_bytes()
     result = run_train("--data", str(fer_zip), "--out", str(trained_run), *LEARN_FLAGS, check=False)

@@ -2,6 +2,8 @@
 
     python -m train.evaluate runs/exp1 --data ../shared/data/fer2013.zip --split validation
     python -m train.evaluate runs/exp1 --data ... --tta            # + horizontal-flip TTA
+    python -m train.evaluate runs/exp1 --data ... --corruptions    # + accuracy under corruptions
+    python -m train.evaluate runs/a runs/b runs/c --data ...       # ensemble: averaged probabilities
 
 Uses the same forward path as the trainer's validation (``fer.inference``), so it
 reproduces the accuracy logged for the saved epoch exactly.
@@ -14,9 +16,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from fer.checkpoint import CheckpointError, LoadedModel
+from fer.corruptions import CORRUPTIONS
 from fer.data import SPLITS, load_split
 from fer.hub import HubError
 from fer.inference import class_probabilities
@@ -28,11 +32,12 @@ from fer.predict import load_model
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", help="checkpoint folder, or hf-hub:user/repo")
+    p.add_argument("checkpoints", nargs="+", help="checkpoint folder(s) or hf-hub:user/repo; several = ensemble")
     p.add_argument("--revision", default=None, help="Hub branch, tag or commit (with a Hub id)")
     p.add_argument("--data", required=True, help="folder, .zip (Kaggle layout) or fer2013.csv")
     p.add_argument("--split", default="validation", choices=SPLITS)
     p.add_argument("--tta", action="store_true", help="average with the horizontally flipped face")
+    p.add_argument("--corruptions", action="store_true", help="also report accuracy under common corruptions")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument(
         "--out", default=None, help="folder for eval_<split>.json and confusion PNG (default: the checkpoint)"
@@ -41,46 +46,88 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def evaluate(loaded: LoadedModel, data: str | Path, split: str, tta: bool = False, batch_size: int = 256) -> dict:
-    """Metrics of ``loaded`` on ``split`` of ``data``, in the model's own label order."""
-    dataset = load_split(data, split)
-    # Data labels are canonical FER indices; a fine-tuned model may order (or subset) its
-    # classes differently, so map each image's class to the model's index.
+def _model_targets(labels: np.ndarray, label_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the images whose class the model knows, and their index in its label order.
+
+    Data labels are canonical FER indices; a fine-tuned model may order (or subset) its
+    classes differently.
+    """
     model_index = {}
-    for i, name in enumerate(loaded.label_names):
+    for i, name in enumerate(label_names):
         try:
             model_index[class_index(name)] = i
         except ValueError:
             continue
-    keep = [i for i, label in enumerate(dataset.labels) if int(label) in model_index]
-    targets = [model_index[int(dataset.labels[i])] for i in keep]
-    faces = torch.from_numpy(dataset.images[keep])
-    probs = class_probabilities(loaded.model, faces, loaded.preprocess, batch_size=batch_size, flip_tta=tta)
-    matrix = confusion_matrix(targets, probs.argmax(1).numpy(), len(loaded.label_names))
-    summary = summarize(matrix, loaded.label_names)
-    return {"split": split, "tta": tta, "architecture": loaded.architecture, "data": str(data), **summary}
+    keep = np.array([i for i, label in enumerate(labels) if int(label) in model_index], dtype=np.int64)
+    return keep, np.array([model_index[int(labels[i])] for i in keep], dtype=np.int64)
+
+
+def ensemble_probabilities(models: list[LoadedModel], faces: np.ndarray, tta: bool, batch_size: int) -> torch.Tensor:
+    """Average of the members' class probabilities (each with its own preprocessing)."""
+    tensor = torch.from_numpy(faces)
+    total = sum(class_probabilities(m.model, tensor, m.preprocess, batch_size=batch_size, flip_tta=tta) for m in models)
+    return total / len(models)
+
+
+def evaluate(
+    models: LoadedModel | list[LoadedModel],
+    data: str | Path,
+    split: str,
+    tta: bool = False,
+    batch_size: int = 256,
+    corruptions: bool = False,
+) -> dict:
+    """Metrics of a model (or the ensemble of several) on ``split`` of ``data``."""
+    models = models if isinstance(models, list) else [models]
+    label_names = models[0].label_names
+    if any(m.label_names != label_names for m in models):
+        raise ValueError("ensemble members must have the same label_names in the same order")
+    dataset = load_split(data, split)
+    keep, targets = _model_targets(dataset.labels, label_names)
+    faces = dataset.images[keep]
+    probs = ensemble_probabilities(models, faces, tta, batch_size)
+    summary = summarize(confusion_matrix(targets, probs.argmax(1).numpy(), len(label_names)), label_names)
+    result = {
+        "split": split,
+        "tta": tta,
+        "architecture": "+".join(m.architecture for m in models),
+        "members": [str(m.folder) for m in models] if len(models) > 1 else None,
+        "data": str(data),
+        **summary,
+    }
+    if corruptions:
+        result["corruptions"] = {}
+        for name, corrupt in CORRUPTIONS.items():
+            damaged = ensemble_probabilities(models, corrupt(faces), tta, batch_size)
+            result["corruptions"][name] = float((damaged.argmax(1).numpy() == targets).mean())
+    return result
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    loaded = load_model(args.checkpoint, revision=args.revision)
-    loaded.model.to(device)
-    result = evaluate(loaded, args.data, args.split, tta=args.tta, batch_size=args.batch_size)
-    out = Path(args.out or loaded.folder if Path(args.checkpoint).is_dir() or args.out else "eval")
+    models = [load_model(ref, revision=args.revision) for ref in args.checkpoints]
+    for loaded in models:
+        loaded.model.to(device)
+    result = evaluate(models, args.data, args.split, args.tta, args.batch_size, args.corruptions)
+    single_folder = len(models) == 1 and Path(args.checkpoints[0]).is_dir()
+    out = Path(args.out or (models[0].folder if single_folder else "eval"))
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"eval_{args.split}{'_tta' if args.tta else ''}"
+    stem = f"eval_{args.split}{'_tta' if args.tta else ''}{'_ensemble' if len(models) > 1 else ''}"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    what = f"{args.split}{' + flip TTA' if args.tta else ''}{f', ensemble of {len(models)}' if len(models) > 1 else ''}"
     plot_confusion(
         result["confusion_matrix"],
-        loaded.label_names,
+        models[0].label_names,
         out / f"{stem}_confusion.png",
-        title=f"{args.split}{' + flip TTA' if args.tta else ''}: accuracy {result['accuracy']:.4f}",
+        title=f"{what}: accuracy {result['accuracy']:.4f}",
     )
     print(classification_report(result), end="")
+    for name, accuracy in result.get("corruptions", {}).items():
+        print(f"  under {name:<22} accuracy {accuracy:.4f}")
     print(
-        f"{args.split} accuracy {result['accuracy']:.4f}  macro-F1 {result['macro_f1']:.4f}  "
-        f"({result['count']} images{', flip TTA' if args.tta else ''}) -> {out / (stem + '.json')}"
+        f"{what}: accuracy {result['accuracy']:.4f}  macro-F1 {result['macro_f1']:.4f}  "
+        f"({result['count']} images) -> {out / (stem + '.json')}"
     )
     return result
 
