@@ -28,19 +28,23 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not installed (scripts/test.sh installs Debian's chromium)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with sync_playwright() as instance:
+        yield instance
 
 
-def test_upload_a_photo_and_see_boxes_and_labels(browser, tmp_path):
+def launch(playwright, extra_args: tuple[str, ...] = ()):
+    """Debian's Chromium, headless, never a browser downloaded by Playwright."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *extra_args])
+
+
+def test_upload_a_photo_and_see_boxes_and_labels(playwright, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
+    browser = launch(playwright)
     with running_app(log_path=tmp_path / "app.log") as url:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         # Not "networkidle": offline, the theme's web-font requests never settle.
@@ -54,5 +58,28 @@ def test_upload_a_photo_and_see_boxes_and_labels(browser, tmp_path):
         expressions = page.locator("#expressions").inner_text().lower()
         assert any(name in expressions for name in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"))
         page.screenshot(path=str(ARTIFACTS / "browser-photo.png"), full_page=True)
-        page.close()
+    browser.close()
     shutil.copy(tmp_path / "app.log", ARTIFACTS / "browser-app.log")
+
+
+def test_live_tab_streams_annotated_frames_from_a_webcam(playwright, tmp_path):
+    """Chromium's fake camera feeds the Live tab; annotated frames keep coming back."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser = launch(playwright, ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"))
+    with running_app(log_path=tmp_path / "app.log") as url:
+        page = browser.new_context(permissions=["camera"]).new_page()
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Live").click()
+        page.get_by_text("Click to Access Webcam").click()
+        page.locator("#webcam button", has_text="Record").filter(has_not_text="Stop").first.click()
+        output = page.locator("#live-output img")
+        output.wait_for(timeout=60_000)
+        sources = set()
+        for _ in range(200):
+            sources.add(output.get_attribute("src"))
+            if len(sources) >= 5:
+                break
+            page.wait_for_timeout(50)
+        assert len(sources) >= 5, "the live output stopped updating"
+        page.screenshot(path=str(ARTIFACTS / "browser-live.png"))
+    browser.close()
