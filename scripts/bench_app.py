@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ from fer.annotate import draw_predictions  # noqa: E402
 from fer.faces import CenterFaceDetector  # noqa: E402
 from fer.predict import Predictor  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
+from train.bench import write_report  # noqa: E402
 
 
 def photo_bytes(name: str) -> bytes:
@@ -147,10 +147,7 @@ def main() -> None:
         report["in_process"]["detector_only_ms_640x480"],
     )
     report["ratio_end_to_end_vs_detector_only"] = round(e2e / detect, 2)
-    out = ROOT / args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(report, ROOT / args.out)
 
 
 if __name__ == "__main__":

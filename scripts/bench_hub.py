@@ -10,7 +10,6 @@ real Hub's network.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -35,6 +34,7 @@ def main() -> None:
             {"HF_ENDPOINT": hub.url, "HF_TOKEN": "write-token", "HF_HOME": tmp, "HF_HUB_DISABLE_TELEMETRY": "1"}
         )
         from fer.hub import download_checkpoint, push_checkpoint
+        from train.bench import write_report
 
         folder = Path(tmp) / "run"
         shutil.copytree(args.checkpoint, folder)
@@ -56,10 +56,7 @@ def main() -> None:
         "checkpoint_bytes": sum(files.values()),
         "note": "regular (base64 in the commit payload) uploads, as the local server offers; the real Hub uses LFS/Xet",
     }
-    out = ROOT / args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(report, ROOT / args.out)
 
 
 if __name__ == "__main__":

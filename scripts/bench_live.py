@@ -9,7 +9,6 @@ the script counts how often the annotated output image changes. Needs Debian's c
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -18,9 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.app_server import running_app  # noqa: E402
-from tests.test_browser import launch  # noqa: E402
-
-FAKE_CAMERA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
+from tests.test_browser import FAKE_CAMERA, launch, start_live_stream  # noqa: E402
+from train.bench import write_report  # noqa: E402
 
 
 def main() -> None:
@@ -32,13 +30,7 @@ def main() -> None:
     args = p.parse_args()
     with running_app() as url, sync_playwright() as playwright:
         browser = launch(playwright, FAKE_CAMERA)
-        page = browser.new_context(permissions=["camera"]).new_page()
-        page.goto(url, wait_until="domcontentloaded")
-        page.get_by_role("tab", name="Live").click()
-        page.get_by_text("Click to Access Webcam").click()
-        page.locator("#webcam button", has_text="Record").filter(has_not_text="Stop").first.click()
-        output = page.locator("#live-output img")
-        output.wait_for(timeout=60_000)
+        output = start_live_stream(browser, url)
         time.sleep(2)  # let the stream settle
         frames, last, start = 0, None, time.perf_counter()
         while time.perf_counter() - start < args.seconds:
@@ -55,10 +47,7 @@ def main() -> None:
         "input": "Chromium fake camera (test pattern) at the 320x240 the app requests",
         "stream_every_s": 0.05,
     }
-    out = ROOT / args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(report, ROOT / args.out)
 
 
 if __name__ == "__main__":

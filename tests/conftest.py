@@ -15,6 +15,21 @@ ROOT = Path(__file__).resolve().parents[1]
 FER_ZIP = ROOT.parent / "shared" / "data" / "fer2013.zip"
 
 
+# A real but tiny training run (seconds on a CPU), for tests that need some checkpoint.
+TINY_RUN_FLAGS = [
+    "--model",
+    "fernet_t",
+    "--epochs",
+    "1",
+    "--train-subset",
+    "512",
+    "--val-subset",
+    "256",
+    "--batch-size",
+    "64",
+]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Keep the decode cache out of the user's home and shared between the test processes.
     os.environ.setdefault("FER_CACHE_DIR", str(ROOT / ".pytest_cache" / "fer-data"))

@@ -112,6 +112,16 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                     return True
             return False
 
+        def _commit(self, repo_id: str, revision: str) -> dict | None:
+            """The commit ``revision`` names in a readable repo; None after answering an error."""
+            repo = self._repo(repo_id, write=False)
+            if repo is None:
+                return None
+            commit = repo.resolve(revision)
+            if commit is None:
+                self._json(404, {"error": "Revision not found"}, "RevisionNotFound")
+            return commit
+
         def _repo(self, repo_id: str, write: bool) -> Repo | None:
             role = self._role()
             repo = hub.repos.get(repo_id)
@@ -167,12 +177,9 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 )
             match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?", path)
             if match:
-                repo = self._repo(match[1], write=False)
-                if repo is None:
-                    return
-                commit = repo.resolve(match[2])
+                commit = self._commit(match[1], match[2])
                 if commit is None:
-                    return self._json(404, {"error": "Revision not found"}, "RevisionNotFound")
+                    return
                 prefix = (match[3] or "").strip("/")
                 entries = [
                     {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
@@ -182,12 +189,9 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, json.dumps(entries).encode(), {"Content-Type": "application/json"})
             match = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
             if match:
-                repo = self._repo(match[1], write=False)
-                if repo is None:
-                    return
-                commit = repo.resolve(match[2])
+                commit = self._commit(match[1], match[2])
                 if commit is None:
-                    return self._json(404, {"error": "Revision not found"}, "RevisionNotFound")
+                    return
                 data = commit["files"].get(match[3])
                 if data is None:
                     return self._json(404, {"error": "Entry not found"}, "EntryNotFound")

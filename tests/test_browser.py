@@ -37,9 +37,24 @@ def playwright():
         yield instance
 
 
+FAKE_CAMERA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
+
+
 def launch(playwright, extra_args: tuple[str, ...] = ()):
     """Debian's Chromium, headless, never a browser downloaded by Playwright."""
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *extra_args])
+
+
+def start_live_stream(browser, url: str):
+    """Open the Live tab with the (fake) camera allowed, start streaming; the output image."""
+    page = browser.new_context(permissions=["camera"]).new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Live").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.locator("#webcam button", has_text="Record").filter(has_not_text="Stop").first.click()
+    output = page.locator("#live-output img")
+    output.wait_for(timeout=60_000)
+    return output
 
 
 def test_upload_a_photo_and_see_boxes_and_labels(playwright, tmp_path):
@@ -65,21 +80,15 @@ def test_upload_a_photo_and_see_boxes_and_labels(playwright, tmp_path):
 def test_live_tab_streams_annotated_frames_from_a_webcam(playwright, tmp_path):
     """Chromium's fake camera feeds the Live tab; annotated frames keep coming back."""
     ARTIFACTS.mkdir(exist_ok=True)
-    browser = launch(playwright, ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"))
+    browser = launch(playwright, FAKE_CAMERA)
     with running_app(log_path=tmp_path / "app.log") as url:
-        page = browser.new_context(permissions=["camera"]).new_page()
-        page.goto(url, wait_until="domcontentloaded")
-        page.get_by_role("tab", name="Live").click()
-        page.get_by_text("Click to Access Webcam").click()
-        page.locator("#webcam button", has_text="Record").filter(has_not_text="Stop").first.click()
-        output = page.locator("#live-output img")
-        output.wait_for(timeout=60_000)
+        output = start_live_stream(browser, url)
         sources = set()
         for _ in range(200):
             sources.add(output.get_attribute("src"))
             if len(sources) >= 5:
                 break
-            page.wait_for_timeout(50)
+            output.page.wait_for_timeout(50)
         assert len(sources) >= 5, "the live output stopped updating"
-        page.screenshot(path=str(ARTIFACTS / "browser-live.png"))
+        output.page.screenshot(path=str(ARTIFACTS / "browser-live.png"))
     browser.close()

@@ -18,23 +18,11 @@ import pytest
 from gradio_client import Client, handle_file
 
 from tests.app_server import running_app
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TINY_RUN_FLAGS
 from tests.hub_server import FakeHub
 
 pytestmark = pytest.mark.slow
 ONE_FACE = str(ROOT / "examples" / "one_face.jpg")
-TINY_RUN = [
-    "--model",
-    "fernet_t",
-    "--epochs",
-    "1",
-    "--train-subset",
-    "512",
-    "--val-subset",
-    "256",
-    "--batch-size",
-    "64",
-]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +75,7 @@ def runs(fer_zip, tmp_path_factory) -> dict[str, Path]:
                 str(fer_zip),
                 "--out",
                 str(out[name]),
-                *TINY_RUN,
+                *TINY_RUN_FLAGS,
                 "--seed",
                 seed,
             ],
@@ -194,16 +182,11 @@ def test_fine_tune_from_the_hub_and_push_again(hub, pushed, fer_zip, tmp_path):
             "tester/fer",
             "--out",
             str(out),
-            "--epochs",
+            *TINY_RUN_FLAGS,
+            "--epochs",  # the last --epochs wins
             "2",
             "--freeze-epochs",
             "1",
-            "--train-subset",
-            "512",
-            "--val-subset",
-            "256",
-            "--batch-size",
-            "64",
             "--push-to-hub",
             "tester/fer-ft",
         ],

@@ -20,7 +20,7 @@ from fer.data import load_split
 from fer.inference import class_probabilities
 from fer.labels import NUM_CLASSES
 from fer.transforms import Preprocess
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TINY_RUN_FLAGS
 
 pytestmark = pytest.mark.slow
 
@@ -212,22 +212,7 @@ def test_run_killed_mid_epoch_resumes_with_nothing_lost(fer_zip, tmp_path):
 
 def test_resume_refuses_changed_training_flags(fer_zip, tmp_path):
     out = tmp_path / "run"
-    run_train(
-        "--data",
-        str(fer_zip),
-        "--out",
-        str(out),
-        "--model",
-        "fernet_t",
-        "--epochs",
-        "1",
-        "--train-subset",
-        "512",
-        "--val-subset",
-        "256",
-        "--batch-size",
-        "64",
-    )
+    run_train("--data", str(fer_zip), "--out", str(out), *TINY_RUN_FLAGS)
     result = run_train("--data", str(fer_zip), "--out", str(out), "--resume", "--lr", "0.5", check=False)
     assert result.returncode != 0 and "cannot change --lr" in result.stderr
 

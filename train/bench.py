@@ -96,6 +96,14 @@ def bench_inference(name: str, repeats: int, img_size: int) -> dict:
     }
 
 
+def write_report(report: dict, path: str | Path) -> None:
+    """Write a benchmark's figures as JSON (creating the folder) and print them."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
 def bench_model(name: str, device: torch.device, args: argparse.Namespace) -> dict:
     model = create_model(name)
     result = {
@@ -140,10 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
             "cpu_latency_ms_batch1": round(main_result["cpu_latency_ms_batch1"] / base["cpu_latency_ms_batch1"], 3),
             "parameters": round(main_result["parameters"] / base["parameters"], 3),
         }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(report, args.out)
     return report
 
 
