@@ -112,14 +112,18 @@ def _int_box(box: tuple[float, float, float, float]) -> tuple[int, int, int, int
 
 
 def load_model(reference: str | Path | None = None, revision: str | None = None) -> LoadedModel:
-    """A checkpoint by local folder or Hub repo id; default: ``$FER_MODEL`` or the embedded one."""
+    """A checkpoint by local folder or Hub repo id; default: ``$FER_MODEL`` or the embedded one.
+
+    A repo id may carry its revision as timm writes it, ``user/repo@branch-or-commit``.
+    """
     reference = reference or os.environ.get("FER_MODEL") or EMBEDDED_CHECKPOINT
     path = Path(reference).expanduser()
     if path.is_dir() or not _looks_like_repo_id(str(reference)):
         return load_checkpoint(path)
     from fer.hub import download_checkpoint
 
-    return load_checkpoint(download_checkpoint(str(reference), revision=revision))
+    repo_id, _, pinned = str(reference).partition("@")
+    return load_checkpoint(download_checkpoint(repo_id, revision=revision or pinned or None))
 
 
 def load_model_with_fallback(reference: str | None) -> tuple[LoadedModel, str]:

@@ -222,7 +222,8 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                         return self._json(
                             409, {"error": "You already created this model repo", "url": f"{hub.url}/{repo_id}"}
                         )
-                    hub.repos[repo_id] = Repo(private=bool(request.get("private")))
+                    private = bool(request.get("private")) or request.get("visibility") == "private"
+                    hub.repos[repo_id] = Repo(private=private)
                 hub.commit(repo_id, {".gitattributes": b"*.safetensors filter=lfs\n"}, "initial commit")
                 return self._json(200, {"url": f"{hub.url}/{repo_id}", "name": repo_id})
             match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/preupload/(.+)", path)

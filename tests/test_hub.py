@@ -147,6 +147,17 @@ def test_pushing_again_keeps_history_and_revisions_pull_each_version(hub, runs, 
 def test_pulled_model_predicts_exactly_like_the_local_run(hub, runs, pushed, tmp_path):
     env = hub_env(hub, tmp_path)
     assert predict_json("tester/fer", env, revision=pushed["first"]) == predict_json(str(runs["a"]), env)
+    # timm's own spelling of a pinned revision works wherever a model is named
+    assert predict_json(f"tester/fer@{pushed['first']}", env) == predict_json(str(runs["a"]), env)
+
+
+def test_private_repo_is_hidden_without_a_token(hub, runs, tmp_path):
+    run(["-m", "train.push", str(runs["a"]), "tester/secret", "--private"], hub_env(hub, tmp_path))
+    assert hub.repos["tester/secret"].private
+    code = "from fer.hub import download_checkpoint; print(download_checkpoint('tester/secret'))"
+    anonymous = run(["-c", code], hub_env(hub, tmp_path, token=None), check=False)
+    assert "repo tester/secret was not found, or your token cannot see it" in anonymous.stderr
+    assert run(["-c", code], hub_env(hub, tmp_path, token="read-token")).returncode == 0
 
 
 def test_plain_timm_loads_the_pushed_model(hub, runs, pushed, tmp_path):

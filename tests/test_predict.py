@@ -155,3 +155,21 @@ def test_animated_gif_uses_its_first_frame(predictor):
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100)
     faces = predictor.predict(buffer.getvalue())
     assert faces[0].detected and len(faces) == 1
+
+
+def test_grad_cam_heatmaps_are_drawn_where_each_face_is(predictor):
+    from fer.explain import grad_cam, paint_heatmap
+
+    image = Image.open(EXAMPLES / "four_faces.jpg").convert("RGB")
+    faces = predictor.predict(image)
+    top = [predictor.label_names.index(face.top_k(1)[0]["label"]) for face in faces]
+    heat = grad_cam(predictor.loaded, np.stack([face.crop for face in faces]), top)
+    assert heat.shape == (4, 48, 48) and heat.min() >= 0 and np.allclose(heat.max(axis=(1, 2)), 1)
+    painted = image.copy()
+    paint_heatmap(painted, heat[0], faces[0].frame)
+    changed = np.nonzero(np.abs(np.asarray(painted, int) - np.asarray(image, int)).sum(axis=2))
+    frame = faces[0].frame
+    reach = frame.side * 0.75  # half the diagonal of the (possibly turned) square
+    assert changed[0].size > 0
+    assert abs(changed[1].mean() - frame.x) < reach and abs(changed[0].mean() - frame.y) < reach
+    assert changed[1].min() > frame.x - reach and changed[1].max() < frame.x + reach

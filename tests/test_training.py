@@ -217,6 +217,20 @@ def test_resume_refuses_changed_training_flags(fer_zip, tmp_path):
     assert result.returncode != 0 and "cannot change --lr" in result.stderr
 
 
+def test_init_from_a_checkpoint_with_other_classes_makes_a_new_head(fer_zip, tmp_path):
+    from fer.checkpoint import save_checkpoint
+    from fer.models import create_model
+
+    source = tmp_path / "three-class"
+    save_checkpoint(create_model("fernet_t", num_classes=3), source, ["happy", "sad", "neutral"], Preprocess(size=40))
+    out = tmp_path / "ft"
+    result = run_train("--data", str(fer_zip), "--out", str(out), *TINY_RUN_FLAGS, "--init", str(source))
+    assert "making a new head" in result.stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["num_classes"] == NUM_CLASSES and config["pretrained_cfg"]["input_size"] == [1, 40, 40]
+    assert "a new classification head was made" in (out / "README.md").read_text()
+
+
 def test_two_process_torchrun_on_cpu(fer_zip, tmp_path):
     torchrun = shutil.which("torchrun") or pytest.skip("torchrun not on PATH")
     out = tmp_path / "ddp"
