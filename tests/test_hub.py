@@ -175,7 +175,7 @@ def test_evaluate_by_hub_id(hub, pushed, fer_zip, tmp_path):
         ["-m", "train.evaluate", "hf-hub:tester/fer", "--data", str(fer_zip), "--out", str(tmp_path)],
         hub_env(hub, tmp_path),
     )
-    assert "validation accuracy" in result.stdout
+    assert "validation: accuracy" in result.stdout
     assert json.loads((tmp_path / "eval_validation.json").read_text())["count"] == 3589
 
 
