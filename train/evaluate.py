@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corruptions", action="store_true", help="also report accuracy under common corruptions")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument(
-        "--out", default=None, help="folder for eval_<split>.json and confusion PNG (default: the checkpoint)"
+        "--out",
+        default=None,
+        help="results folder (default: the checkpoint folder; ./eval for Hub ids and ensembles)",
     )
     p.add_argument("--device", default="auto")
     return p
