@@ -80,7 +80,7 @@ def push_checkpoint(
     folder = Path(folder)
     repo_id = check_repo_id(repo_id)
     try:
-        read_config(folder)
+        config = read_config(folder)
     except CheckpointError as exc:
         raise HubError(f"nothing pushed: {exc}") from None
     if not (folder / WEIGHTS_FILE).is_file():
@@ -97,11 +97,11 @@ def push_checkpoint(
             folder_path=folder,
             allow_patterns=CHECKPOINT_PATTERNS,
             ignore_patterns=EXCLUDED_PATTERNS,
-            commit_message=commit_message or f"Upload {read_config(folder)['architecture']} FER checkpoint",
+            commit_message=commit_message or f"Upload {config['architecture']} FER checkpoint",
         )
     except (HfHubHTTPError, OSError) as exc:
         raise _explain(exc, repo_id, "push to") from None
-    return str(info.commit_url if hasattr(info, "commit_url") else info)
+    return info.commit_url
 
 
 def download_checkpoint(repo_id: str, revision: str | None = None, token: str | None = None) -> Path:

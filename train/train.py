@@ -135,10 +135,10 @@ class Trainer:
         self.out = Path(args.out)
         self.log = print if runtime.is_main else (lambda *a, **k: None)
         self._load_data()
-        self.preprocess = Preprocess(size=args.img_size)
-        self.augment = Augment(self.preprocess, AugmentConfig.scaled(args.aug))
+        self.preprocess = Preprocess(size=args.img_size)  # an --init checkpoint replaces it with its own
         self.new_head = False
         self._build_model()
+        self.augment = Augment(self.preprocess, AugmentConfig.scaled(args.aug))
         self.start_epoch, self.best_acc, self.history = 0, -1.0, []
 
     # --- setup ------------------------------------------------------------------------
@@ -215,7 +215,6 @@ class Trainer:
         """The --init checkpoint's model, keeping its preprocessing; a new head if its classes differ."""
         loaded = load_model(reference)
         self.preprocess = loaded.preprocess
-        self.augment = Augment(self.preprocess, AugmentConfig.scaled(self.args.aug))
         self.args.model = loaded.architecture
         self.new_head = list(loaded.label_names) != list(CLASS_NAMES)
         if self.new_head:
