@@ -75,6 +75,9 @@ def face_choices(faces: list[dict]) -> list[tuple[str, int]]:
 @spaces.GPU
 def analyse_photo(image_path: str | None, top_k: float, show_heatmap: bool):
     """The Photo tab: annotated image, top-k of the largest face, per-face table, status."""
+    if not image_path:  # the photo was cleared (or not given yet): reset, no error
+        prompt = "Upload a photo, take a webcam snapshot or paste one."
+        return None, gr.Label(value=None), [], prompt, [], gr.Dropdown(choices=[], value=None, interactive=False)
     image, faces = run_predictor(image_path)
     k = clamp_top_k(top_k)
     canvas = image.convert("RGB")

@@ -73,6 +73,10 @@ def test_upload_a_photo_and_see_boxes_and_labels(playwright, tmp_path):
         expressions = page.locator("#expressions").inner_text().lower()
         assert any(name in expressions for name in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"))
         page.screenshot(path=str(ARTIFACTS / "browser-photo.png"), full_page=True)
+        # Clearing the photo resets the results with a prompt, not an error.
+        page.locator("#photo button[aria-label='Remove Image']").click()
+        page.locator("#status").get_by_text("Upload a photo").wait_for(timeout=30_000)
+        assert page.get_by_text("Error").count() == 0
     browser.close()
     shutil.copy(tmp_path / "app.log", ARTIFACTS / "browser-app.log")
 
