@@ -10,7 +10,6 @@ Only safetensors weights are ever read: a folder holding nothing but a pickle
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -18,10 +17,11 @@ from pathlib import Path
 
 import timm
 import torch
-from safetensors.torch import load_file
-from timm.models import save_for_hf
+from safetensors.torch import load_file, save_file
+from timm.models._hub import save_config_for_hf
 from torch import nn
 
+from fer.atomic import commit_file
 from fer.transforms import Preprocess
 
 CONFIG_FILE = "config.json"
@@ -55,25 +55,26 @@ class LoadedModel:
 def save_checkpoint(model: nn.Module, folder: str | Path, label_names: list[str], preprocess: Preprocess) -> None:
     """Write ``model`` into ``folder`` in Hub format, never leaving a half-written file.
 
-    timm's ``save_for_hf`` writes into a temporary folder beside ``folder``; each file is
-    then renamed into place, weights first. The config of a run does not change between
-    epochs, so a kill between the two renames still leaves a consistent pair.
+    The layout is timm's ``save_for_hf``; the weights are written here, made contiguous
+    first, because safetensors refuses the strided tensors of a ``channels_last`` model.
+    Both files are staged beside ``folder`` and renamed into place, weights first; the
+    config of a run does not change between epochs, so a kill between the two renames
+    still leaves a consistent pair.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".staging-"))
     try:
-        save_for_hf(
+        weights = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+        save_file(weights, staging / WEIGHTS_FILE)
+        save_config_for_hf(
             model,
-            staging,
+            staging / CONFIG_FILE,
             model_config={"label_names": list(label_names)},
-            safe_serialization=True,
             data_config=preprocess.data_config(),
         )
         for name in (WEIGHTS_FILE, CONFIG_FILE):
-            with open(staging / name, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(staging / name, folder / name)
+            commit_file(staging / name, folder / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

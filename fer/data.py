@@ -1,7 +1,9 @@
 """FER2013-style data sources -> one compact uint8 array per split.
 
 A source is a folder or a .zip in the Kaggle layout (``<split>/<class>/<image>``,
-optionally under ``images/`` or one top folder), or the original ``fer2013.csv``.
+optionally under ``images/`` or one top folder), the original ``fer2013.csv``, or an
+``.npz`` of arrays (``<split>_images`` N x 48 x 48 uint8, ``<split>_labels`` in the
+canonical class order), which is how ``scripts/device_run.py`` ships data to a GPU.
 Whatever the source, a split is decoded once into ``images`` (N x 48 x 48 uint8) and
 ``labels`` (N int64, canonical order of ``fer.labels``) and cached on disk, keyed by
 the source's content, so later runs start in seconds. The cache holds plain arrays in
@@ -15,9 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -28,10 +28,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from fer.atomic import atomic_write
 from fer.images import ImageError, open_image, to_gray
-from fer.labels import CLASS_NAMES, CSV_CODE_TO_INDEX, NUM_CLASSES, class_index
+from fer.labels import CLASS_NAMES, CSV_CODE_TO_INDEX, FACE_SIZE, NUM_CLASSES, class_index
 
-FACE_SIZE = 48
 SPLITS = ("train", "validation", "test")
 # Folder names accepted for each split, in order of preference. A Kaggle download with
 # only train/ and test/ uses test/ as its validation split.
@@ -114,6 +114,8 @@ def subsample(data: FerSplit, count: int, seed: int = 0) -> FerSplit:
 def _decode(path: Path, split: str, progress: bool) -> FerSplit:
     if path.is_file() and path.suffix.lower() == ".csv":
         return _decode_csv(path, split, progress)
+    if path.is_file() and path.suffix.lower() == ".npz":
+        return _decode_arrays(path, split)
     if path.is_file() and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if not n.endswith("/")]
@@ -123,7 +125,30 @@ def _decode(path: Path, split: str, progress: bool) -> FerSplit:
         names = [p.relative_to(path).as_posix() for p in files]
         dirs = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_dir()}
         return _decode_tree(names, lambda n: (path / n).read_bytes(), str(path), split, progress, class_dirs=dirs)
-    raise ValueError(f"{str(path)!r} is neither a folder, a .zip archive nor a fer2013 .csv file")
+    raise ValueError(f"{str(path)!r} is neither a folder, a .zip archive, a fer2013 .csv nor an .npz of arrays")
+
+
+def _decode_arrays(path: Path, split: str) -> FerSplit:
+    """``<split>_images`` / ``<split>_labels`` from an .npz (plain arrays; pickles refused)."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            keys = set(arrays.files)
+            wanted = (f"{split}_images", f"{split}_labels")
+            if not set(wanted) <= keys:
+                raise ValueError(f"{str(path)!r} has no {wanted[0]}/{wanted[1]} arrays; it holds {sorted(keys)}")
+            images, labels = arrays[wanted[0]], arrays[wanted[1]]
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{str(path)!r} is not a readable .npz of arrays ({exc})") from exc
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (FACE_SIZE, FACE_SIZE):
+        raise ValueError(
+            f"{str(path)!r}: {split}_images must be N x {FACE_SIZE} x {FACE_SIZE} uint8, "
+            f"not {images.shape} {images.dtype}"
+        )
+    if len(labels) != len(images) or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{str(path)!r}: {split}_labels must hold one integer label per image")
+    if len(labels) and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise ValueError(f"{str(path)!r}: {split}_labels must lie in 0..{NUM_CLASSES - 1} ({', '.join(CLASS_NAMES)})")
+    return FerSplit(np.ascontiguousarray(images), labels.astype(np.int64), str(path), split)
 
 
 def _is_hidden(parts: tuple[str, ...]) -> bool:
@@ -284,20 +309,20 @@ def _cache_path(path: Path, split: str, cache_dir: str | Path | None) -> Path:
 
 
 def _write_cache(cache_file: Path, data: FerSplit) -> None:
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        images=data.images,
-        labels=data.labels,
-        skipped=np.int64(data.skipped),
-        converted=np.int64(data.converted),
-        skipped_examples=np.array(data.skipped_examples, dtype=np.str_),
-    )
-    fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(buffer.getvalue())
-    os.replace(tmp, cache_file)
+    """Store a decoded split; a cache is rebuilt from its source if lost, so no fsync."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(
+                handle,
+                images=data.images,
+                labels=data.labels,
+                skipped=np.int64(data.skipped),
+                converted=np.int64(data.converted),
+                skipped_examples=np.array(data.skipped_examples, dtype=np.str_),
+            )
+
+    atomic_write(cache_file, write, durable=False)
 
 
 def _read_cache(cache_file: Path, source: str, split: str) -> FerSplit:

@@ -23,7 +23,8 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-FACE_SIZE = 48
+from fer.labels import FACE_SIZE
+
 # FER2013 geometry: eye distance as a fraction of the crop width, and the eye midpoint's
 # height as a fraction of the crop height. Measured with this detector on 272 validation
 # faces (upscaled 4x onto a plain canvas): medians 1/2.78 and 0.405 (docs/faces.md).

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fer.transforms import Preprocess, to_model_input
+from fer.device import inference_compute
+from fer.transforms import Preprocess, to_model_input, tta_views
 
 
 @torch.inference_mode()
@@ -19,24 +20,24 @@ def class_probabilities(
     faces: torch.Tensor,
     preprocess: Preprocess,
     batch_size: int = 256,
-    flip_tta: bool = False,
+    tta: str = "none",
 ) -> torch.Tensor:
     """uint8 faces (N x 48 x 48, on any device) -> softmax probabilities (N x C, float32).
 
-    ``flip_tta`` averages the probabilities of each face and its mirror image.
+    ``tta`` ("none", "flip", "tencrop"; see ``fer.transforms.tta_views``) averages the
+    probabilities of several views of each face.
     """
-    device = next(model.parameters()).device
-    use_bf16 = device.type == "cuda"
+    compute = inference_compute(model)
     outputs = []
     for start in range(0, len(faces), batch_size):
-        x = to_model_input(faces[start : start + batch_size].to(device, non_blocking=True), preprocess)
-        if use_bf16:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            probs = model(x).float().softmax(dim=1)
-            if flip_tta:
-                probs = (probs + model(x.flip(-1)).float().softmax(dim=1)) / 2
-        outputs.append(probs)
+        batch = faces[start : start + batch_size].to(compute.device, non_blocking=True)
+        views = tta_views(batch, tta)
+        probs = 0
+        for view in views:
+            x = compute.prepare_input(to_model_input(view, preprocess))
+            with compute.autocast():
+                probs = probs + model(x).float().softmax(dim=1)
+        outputs.append(probs / len(views))
     if not outputs:
         return torch.empty(0, 0)
     return torch.cat(outputs).float()

@@ -12,6 +12,10 @@ from __future__ import annotations
 CLASS_NAMES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 NUM_CLASSES = len(CLASS_NAMES)
 
+# FER2013 faces are FACE_SIZE x FACE_SIZE grayscale: every source is decoded (and every
+# detected face cropped) to this size.
+FACE_SIZE = 48
+
 # fer2013.csv `emotion` code -> canonical index.
 CSV_CODE_TO_INDEX: dict[int, int] = {
     code: CLASS_NAMES.index(name)

@@ -44,6 +44,26 @@ def _training_command(args: dict) -> str:
     return "python -m train.train " + " ".join(flags)
 
 
+# train.evaluate's result files for the validation split with test-time augmentation.
+TTA_RESULTS = (
+    ("eval_validation_tta.json", "horizontal-flip TTA (2 views)"),
+    ("eval_validation_tencrop.json", "ten-crop TTA"),
+)
+
+
+def _tta_results(folder: Path) -> list[str]:
+    """One line per test-time augmentation measured by ``train.evaluate`` on this checkpoint."""
+    lines = []
+    for file, what in TTA_RESULTS:
+        if (folder / file).is_file():
+            result = json.loads((folder / file).read_text())
+            lines.append(
+                f"- With {what}: accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f} "
+                f"(`python -m train.evaluate <this folder> --split validation --tta {result['tta']}`)"
+            )
+    return ["", *lines] if lines else []
+
+
 def write_model_card(folder: str | Path, repo_id: str | None = None) -> Path:
     """Write ``folder/README.md`` and return its path."""
     folder = Path(folder)
@@ -85,17 +105,28 @@ def write_model_card(folder: str | Path, repo_id: str | None = None) -> Path:
             f"- Fine-tuned from `{args['init']}`"
             + ("; a new classification head was made for this class set" if metrics.get("new_head") else "")
         )
+    if args.get("pretrained"):
+        lines.append(
+            f"- Initialised from timm's ImageNet weights for `{arch}` (first convolution summed to one channel)"
+        )
+    if args.get("teacher"):
+        teachers = ", ".join(f"`{t}`" for t in args["teacher"])
+        lines.append(
+            f"- Distilled from {teachers} (averaged soft targets; alpha {args.get('kd_alpha')}, "
+            f"temperature {args.get('kd_temperature')})"
+        )
     if metrics:
         lines += [
             "",
             "## Validation results",
             "",
             f"On FER2013's validation split (PublicTest, {metrics['count']} images), "
-            f"epoch {metrics.get('epoch', '?')}: "
+            f"epoch {metrics.get('epoch', '?')}, one view per face (no test-time augmentation): "
             f"**accuracy {metrics['accuracy']:.4f}**, **macro-F1 {metrics['macro_f1']:.4f}**. The test split "
             "(PrivateTest) was held out and not used.",
             "",
             _table(metrics["per_class"]),
+            *_tta_results(folder),
         ]
     images = [
         (f, t)

@@ -17,9 +17,10 @@ import torch
 from PIL import Image
 
 from fer.checkpoint import LoadedModel, load_checkpoint
-from fer.faces import FACE_SIZE, CropFrame, Face, FaceDetector, align_face, default_detector
+from fer.faces import CropFrame, Face, FaceDetector, align_face, default_detector
 from fer.images import open_image, to_gray, to_rgb
 from fer.inference import class_probabilities
+from fer.labels import FACE_SIZE
 
 # The model shipped with the project: what the app serves when FER_MODEL is not set.
 EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "fernet_s"
@@ -93,7 +94,7 @@ class Predictor:
             self.loaded.model,
             torch.tensor(crops, dtype=torch.uint8),  # a copy: crops may be read-only views
             self.loaded.preprocess,
-            flip_tta=self.flip_tta,
+            tta="flip" if self.flip_tta else "none",
         )
 
     @staticmethod

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from fer.atomic import atomic_write
 
 TENSOR_KEY = "__tensor__"
 TUPLE_KEY = "__tuple__"
@@ -51,19 +52,6 @@ def _join(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_state(state: dict, folder: str | Path) -> None:
     """Write ``state`` into ``folder`` so that a kill at any instant leaves a loadable state.
 
@@ -76,9 +64,9 @@ def save_state(state: dict, folder: str | Path) -> None:
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _split(state, "", tensors)
     tensor_file = f"state-{os.urandom(8).hex()}.safetensors"
-    _atomic_write(folder / tensor_file, lambda p: save_file(tensors, p))
+    atomic_write(folder / tensor_file, lambda p: save_file(tensors, p))
     text = json.dumps({"tensors": tensor_file, "state": skeleton})
-    _atomic_write(folder / "state.json", lambda p: Path(p).write_text(text))
+    atomic_write(folder / "state.json", lambda p: Path(p).write_text(text))
     for old in folder.glob("state-*.safetensors"):
         if old.name != tensor_file:
             old.unlink(missing_ok=True)

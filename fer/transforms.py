@@ -49,6 +49,9 @@ class Preprocess:
 
 
 def _normalise(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:
+    """Python floats, not tensors: no host-to-device copy for the constants on each call."""
+    if len(pre.mean) == 1:
+        return (x - pre.mean[0]) / pre.std[0]
     mean = torch.tensor(pre.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
     std = torch.tensor(pre.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
     return (x - mean) / std
@@ -60,6 +63,31 @@ def to_model_input(faces: torch.Tensor, pre: Preprocess) -> torch.Tensor:
     if x.shape[-1] != pre.size or x.shape[-2] != pre.size:
         x = F.interpolate(x, size=(pre.size, pre.size), mode="bilinear", align_corners=False, antialias=True)
     return _normalise(x, pre)
+
+
+TTA_MODES = ("none", "flip", "tencrop")
+# Ten-crop TTA: crops of 7/8 of the face (42 of 48 pixels), as the FER2013 literature's
+# 40-of-44/48-pixel crops, resized back to the model's input size.
+TENCROP_FRACTION = 0.875
+
+
+def tta_views(faces: torch.Tensor, mode: str) -> list[torch.Tensor]:
+    """The views of uint8 faces (N x H x W) that test-time augmentation averages over.
+
+    ``flip``: the face and its mirror image. ``tencrop``: the four corner crops and the
+    centre crop, and their mirror images.
+    """
+    if mode == "none":
+        return [faces]
+    if mode == "flip":
+        return [faces, faces.flip(-1)]
+    if mode != "tencrop":
+        raise ValueError(f"unknown TTA mode {mode!r}: use one of {', '.join(TTA_MODES)}")
+    h, w = faces.shape[-2:]
+    ch, cw = round(h * TENCROP_FRACTION), round(w * TENCROP_FRACTION)
+    corners = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), ((h - ch) // 2, (w - cw) // 2)]
+    crops = [faces[..., top : top + ch, left : left + cw] for top, left in corners]
+    return crops + [crop.flip(-1) for crop in crops]
 
 
 @dataclass(frozen=True)
@@ -87,68 +115,80 @@ class AugmentConfig:
 
 class Augment:
     """Batched train-time augmentation: one ``grid_sample`` does resize, flip, rotation,
-    scale and translation; then random erasing in the normalised space.
+    scale and translation; then random erasing in the normalised space. A few tensor ops
+    per batch, whatever its size, and no per-image Python.
 
-    Random numbers come from ``torch``'s generator on the batch's device, so seeding
-    torch (and restoring its RNG state on resume) reproduces a run exactly.
+    Every random number comes from the ``generator`` passed in (on the batch's device), so
+    a run derives it from (seed, epoch, rank) and a resumed run draws the same numbers.
     """
 
     def __init__(self, pre: Preprocess, config: AugmentConfig):
         self.pre = pre
         self.config = config
 
-    def __call__(self, faces: torch.Tensor) -> torch.Tensor:
-        cfg, n, device = self.config, faces.shape[0], faces.device
+    def __call__(self, faces: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        cfg, n = self.config, faces.shape[0]
+        draw = _Draw(n, faces.device, generator)
         x = faces.unsqueeze(1).float().div_(255.0)
-        theta = self._affine(n, device)
+        theta = self._affine(draw)
         grid = F.affine_grid(theta, [n, 1, self.pre.size, self.pre.size], align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
         x = _normalise(x, self.pre)
         if cfg.erase > 0:
-            x = self._erase(x)
+            x = self._erase(x, draw)
         return x
 
-    def _affine(self, n: int, device: torch.device) -> torch.Tensor:
+    def _affine(self, draw: _Draw) -> torch.Tensor:
         cfg = self.config
-
-        def uniform(bound: float) -> torch.Tensor:
-            return (torch.rand(n, device=device) * 2 - 1) * bound
-
-        angle = uniform(math.radians(cfg.rotation))
-        zoom = 1.0 + uniform(cfg.scale)
-        flip = torch.where(torch.rand(n, device=device) < cfg.flip, -1.0, 1.0)
+        angle = draw.symmetric(math.radians(cfg.rotation))
+        zoom = 1.0 + draw.symmetric(cfg.scale)
+        flip = torch.where(draw.uniform() < cfg.flip, -1.0, 1.0)
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-        theta = torch.stack(
+        return torch.stack(
             [
-                torch.stack([cos * flip, -sin, uniform(2 * cfg.translate)], dim=1),
-                torch.stack([sin * flip, cos, uniform(2 * cfg.translate)], dim=1),
+                torch.stack([cos * flip, -sin, draw.symmetric(2 * cfg.translate)], dim=1),
+                torch.stack([sin * flip, cos, draw.symmetric(2 * cfg.translate)], dim=1),
             ],
             dim=1,
         )
-        return theta
 
-    def _erase(self, x: torch.Tensor) -> torch.Tensor:
+    def _erase(self, x: torch.Tensor, draw: _Draw) -> torch.Tensor:
         """Replace one random rectangle (2-33% of the area) per chosen image with noise.
 
         Written as masks over the whole batch rather than timm's per-image loop, which
         costs one kernel launch per image on a GPU.
         """
         n, _, h, w = x.shape
-        device = x.device
-        area = torch.empty(n, device=device).uniform_(0.02, 1 / 3) * h * w
-        log_ratio = torch.empty(n, device=device).uniform_(math.log(0.3), math.log(1 / 0.3))
+        area = draw.uniform(0.02, 1 / 3) * h * w
+        log_ratio = draw.uniform(math.log(0.3), math.log(1 / 0.3))
         eh = (area * log_ratio.exp()).sqrt().clamp(1, h)
         ew = (area / log_ratio.exp()).sqrt().clamp(1, w)
-        top = torch.rand(n, device=device) * (h - eh)
-        left = torch.rand(n, device=device) * (w - ew)
-        rows = torch.arange(h, device=device).view(1, h, 1)
-        cols = torch.arange(w, device=device).view(1, 1, w)
+        top = draw.uniform() * (h - eh)
+        left = draw.uniform() * (w - ew)
+        rows = torch.arange(h, device=x.device).view(1, h, 1)
+        cols = torch.arange(w, device=x.device).view(1, 1, w)
         inside = (
             (rows >= top.view(n, 1, 1))
             & (rows < (top + eh).view(n, 1, 1))
             & (cols >= left.view(n, 1, 1))
             & (cols < (left + ew).view(n, 1, 1))
         )
-        chosen = (torch.rand(n, device=device) < self.config.erase).view(n, 1, 1)
+        chosen = (draw.uniform() < self.config.erase).view(n, 1, 1)
         mask = (inside & chosen).unsqueeze(1)
-        return torch.where(mask, torch.randn_like(x), x)
+        noise = torch.randn(x.shape, generator=draw.generator, device=x.device, dtype=x.dtype)
+        return torch.where(mask, noise, x)
+
+
+@dataclass(frozen=True)
+class _Draw:
+    """Per-image random numbers for one batch, all from one generator."""
+
+    n: int
+    device: torch.device
+    generator: torch.Generator | None
+
+    def uniform(self, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+        return torch.empty(self.n, device=self.device).uniform_(low, high, generator=self.generator)
+
+    def symmetric(self, bound: float) -> torch.Tensor:
+        return self.uniform(-bound, bound)

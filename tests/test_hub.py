@@ -19,7 +19,7 @@ from gradio_client import Client, handle_file
 
 from tests.app_server import running_app
 from tests.conftest import ROOT, TINY_RUN_FLAGS
-from tests.hub_server import FakeHub
+from tests.hub_server import FakeHub, Repo
 
 pytestmark = pytest.mark.slow
 ONE_FACE = str(ROOT / "examples" / "one_face.jpg")
@@ -300,3 +300,43 @@ def test_app_with_a_stalled_hub_falls_back_to_the_embedded_model_visibly(hub, pu
         hub.stall_seconds = 0
     assert result["model"] == "fernet_s"  # the embedded model
     assert "Could not load FER_MODEL='tester/fer'" in config and "serving the embedded model" in config
+
+
+def test_pretrained_imagenet_weights_come_from_the_hub_with_a_one_channel_stem(hub, fer_zip, tmp_path):
+    """--pretrained downloads timm's weights for a stock backbone (here served by the local
+    Hub under timm's own repo id) and sums the first convolution's RGB filters into one."""
+    import timm
+    from safetensors.torch import save
+
+    cfg = timm.models.get_pretrained_cfg("resnet10t")
+    imagenet = timm.create_model("resnet10t", pretrained=False)  # stands in for the ImageNet weights
+    hub.repos[cfg.hf_hub_id] = Repo(private=False)
+    hub.commit(cfg.hf_hub_id, {"model.safetensors": save(imagenet.state_dict())}, "weights")
+    env = hub_env(hub, tmp_path, token=None)
+
+    code = (
+        "import json; from argparse import Namespace; from fer.device import Compute; import torch; "
+        "from train.build import make_model; "
+        "args = Namespace(seed=0, drop=None, init=None, pretrained=True, model='resnet10t', img_size=48); "
+        "m = make_model(args, Compute(torch.device('cpu'))).model; "
+        "print(json.dumps(m.conv1[0].weight.flatten().tolist()))"
+    )
+    stem = run(["-c", code], env).stdout.strip().splitlines()[-1]
+    expected = imagenet.conv1[0].weight.sum(dim=1, keepdim=True)
+    assert json.loads(stem) == pytest.approx(expected.flatten().tolist(), abs=1e-6)
+
+    out = tmp_path / "pretrained"
+    trained = run(["-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(out),
+                   "--model", "resnet10t", "--pretrained", *TINY_RUN_FLAGS[2:]], env)  # fmt: skip
+    assert (out / "model.safetensors").is_file(), trained.stdout
+    assert "ImageNet weights" in (out / "README.md").read_text()
+
+    offline = run(["-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(tmp_path / "offline"),
+                   "--model", "resnet10t", "--pretrained", *TINY_RUN_FLAGS[2:]],
+                  {**env, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-home")}, check=False)  # fmt: skip
+    assert offline.returncode != 0 and "Traceback" not in offline.stderr, offline.stderr
+    assert (
+        offline.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: could not download timm's pretrained weights for 'resnet10t'")
+    )

@@ -170,6 +170,8 @@ RESUME_FLAGS = [
     "--ema",
     "--seed",
     "1",
+    "--save-every",
+    "1",
 ]
 
 

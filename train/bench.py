@@ -1,13 +1,13 @@
-"""Benchmark a model on this machine: training throughput and CPU inference latency.
+"""Benchmark a model on this machine: training throughput per variant, and CPU inference latency.
 
     python -m train.bench --model fernet_s --out bench/train_fernet_s.json
 
-Training: real training steps (augmentation, forward, backward, optimiser) on random
-uint8 faces resident on the device, reported as images/s and as the epoch time that
-implies for FER2013's 28,709 training images. Inference (always on CPU, the app's
-target): latency per face at batch 1 and throughput at batch 64, median of repeats.
-A baseline model (timm's resnet18 by default) is measured in the same run, and the
-ratios printed, so figures from different machines can be compared.
+Training: the trainer's own ``train_step`` (augmentation, forward, backward, fused
+optimiser, EMA if asked) on random uint8 faces resident on the device, for each variant:
+``eager`` (NCHW), ``channels_last`` and ``compile`` (``torch.compile``), reported as
+images/s, the FER2013 epoch time that implies, and the ratio against ``eager`` measured
+in the same run. Inference (always on CPU, the app's target): latency per face at batch
+1 and throughput at batch 64, median of repeats.
 """
 
 from __future__ import annotations
@@ -20,13 +20,18 @@ import time
 from pathlib import Path
 
 import torch
-from timm.optim import create_optimizer_v2
+from timm.utils import ModelEmaV3
 
-from fer.labels import NUM_CLASSES
+from fer.device import Compute, configure_backends, resolve_device
+from fer.labels import FACE_SIZE, NUM_CLASSES
 from fer.models import create_model, parameter_count
 from fer.transforms import Augment, AugmentConfig, Preprocess, to_model_input
+from train.args import build_parser
+from train.build import make_model, make_optimizer
+from train.step import StepParts, seed_step, train_step
 
 FER2013_TRAIN_IMAGES = 28_709
+VARIANTS = ("eager", "channels_last", "compile")
 
 
 def _timed(fn, repeats: int) -> list[float]:
@@ -38,44 +43,58 @@ def _timed(fn, repeats: int) -> list[float]:
     return times
 
 
-def bench_training(name: str, device: torch.device, batch_size: int, steps: int, img_size: int) -> dict:
-    torch.manual_seed(0)
-    model = create_model(name).to(device)
-    use_bf16 = device.type == "cuda"
-    if use_bf16:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = create_optimizer_v2(model, opt="adamw", lr=1e-3)
-    augment = Augment(Preprocess(size=img_size), AugmentConfig())
-    faces = torch.randint(0, 256, (batch_size * 4, 48, 48), dtype=torch.uint8, device=device)
-    labels = torch.randint(0, NUM_CLASSES, (batch_size * 4,), device=device)
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+def trainer_args(model: str, batch_size: int, ema: bool) -> argparse.Namespace:
+    """The trainer's defaults for ``model``: the bench builds what ``train.train`` builds."""
+    flags = ["--data", "-", "--out", "-", "--model", model, "--batch-size", str(batch_size)]
+    return build_parser().parse_args(flags + (["--ema"] if ema else []))
+
+
+def bench_training(args: argparse.Namespace, variant: str, device: torch.device, steps: int) -> dict:
+    # compile keeps the device's default layout (channels_last on GPUs, NCHW on CPUs).
+    channels_last = {"eager": False, "channels_last": True, "compile": None}[variant]
+    compute = Compute.choose(device, channels_last=channels_last)
+    choice = make_model(args, compute)
+    model = choice.model
+    parts = StepParts(
+        runner=torch.compile(model) if variant == "compile" else model,
+        fallback=model,
+        module=model,
+        optimizer=make_optimizer(model, args),
+        scaler=compute.grad_scaler(),
+        compute=compute,
+        augment=Augment(choice.preprocess, AugmentConfig.scaled(args.aug)),
+        preprocess=choice.preprocess,
+        label_smoothing=args.label_smoothing,
+        ema=ModelEmaV3(model, decay=args.ema_decay, use_warmup=True) if args.ema else None,
+    )
+    model.train()
+    batch = args.batch_size
+    faces = torch.randint(0, 256, (batch * 4, FACE_SIZE, FACE_SIZE), dtype=torch.uint8, device=device)
+    labels = torch.randint(0, NUM_CLASSES, (batch * 4,), device=device)
 
     def step(i: int) -> None:
-        sl = slice((i % 4) * batch_size, (i % 4 + 1) * batch_size)
-        x = augment(faces[sl])
-        if use_bf16:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss = criterion(model(x), labels[sl])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        sl = slice((i % 4) * batch, (i % 4 + 1) * batch)
+        train_step(parts, faces[sl], labels[sl], seed_step(i, device), i + 1)
 
-    for i in range(3):  # warm-up
+    warmup_started = time.perf_counter()
+    for i in range(3):  # warm-up (and compilation)
         step(i)
     if device.type == "cuda":
         torch.cuda.synchronize()
+    warmup_s = time.perf_counter() - warmup_started
     start = time.perf_counter()
     for i in range(steps):
         step(i)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    images_per_s = steps * batch_size / (time.perf_counter() - start)
+    images_per_s = steps * batch / (time.perf_counter() - start)
     return {
+        "variant": variant,
+        "compiled": parts.runner is not parts.fallback,
+        "compute": compute.describe(),
         "train_images_per_s": round(images_per_s, 1),
-        "train_epoch_s_fer2013": round(FER2013_TRAIN_IMAGES / images_per_s, 1),
-        "train_batch_size": batch_size,
-        "train_device": str(device),
+        "train_epoch_s_fer2013": round(FER2013_TRAIN_IMAGES / images_per_s, 2),
+        "warmup_s": round(warmup_s, 1),
     }
 
 
@@ -83,8 +102,8 @@ def bench_training(name: str, device: torch.device, batch_size: int, steps: int,
 def bench_inference(name: str, repeats: int, img_size: int) -> dict:
     model = create_model(name).eval()
     pre = Preprocess(size=img_size)
-    one = torch.randint(0, 256, (1, 48, 48), dtype=torch.uint8)
-    many = torch.randint(0, 256, (64, 48, 48), dtype=torch.uint8)
+    one = torch.randint(0, 256, (1, FACE_SIZE, FACE_SIZE), dtype=torch.uint8)
+    many = torch.randint(0, 256, (64, FACE_SIZE, FACE_SIZE), dtype=torch.uint8)
     for _ in range(10):
         model(to_model_input(one, pre))
     single = _timed(lambda: model(to_model_input(one, pre)), repeats)
@@ -104,31 +123,23 @@ def write_report(report: dict, path: str | Path) -> None:
     print(json.dumps(report, indent=2))
 
 
-def bench_model(name: str, device: torch.device, args: argparse.Namespace) -> dict:
-    model = create_model(name)
-    result = {
-        "model": name,
-        "parameters": parameter_count(model),
-        "weights_mb_fp32": round(parameter_count(model) * 4 / 1e6, 2),
-        "img_size": args.img_size,
-    }
-    result.update(bench_training(name, device, args.batch_size, args.steps, args.img_size))
-    result.update(bench_inference(name, args.repeats, args.img_size))
-    return result
-
-
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m train.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="fernet_s")
-    p.add_argument("--baseline", default="resnet18", help="measured in the same run for ratios ('' to skip)")
     p.add_argument("--device", default="auto", help="training device: auto, cpu, cuda")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--steps", type=int, default=20, help="timed training steps")
+    p.add_argument("--steps", type=int, default=20, help="timed training steps per variant")
+    p.add_argument("--ema", action="store_true", help="include the EMA update in the step")
     p.add_argument("--repeats", type=int, default=200, help="timed batch-1 inference calls")
-    p.add_argument("--img-size", type=int, default=48)
     p.add_argument("--out", default="bench/train_bench.json")
     args = p.parse_args(argv)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    device = resolve_device(args.device)
+    configure_backends(device)
+    train_args = trainer_args(args.model, args.batch_size, args.ema)
+    model = create_model(args.model)
+    results = [bench_training(train_args, variant, device, args.steps) for variant in args.variants]
+    eager = next((r for r in results if r["variant"] == "eager"), None)
     report = {
         "machine": {
             "platform": platform.platform(),
@@ -137,17 +148,20 @@ def main(argv: list[str] | None = None) -> dict:
             "cpu_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         },
-        "results": [bench_model(args.model, device, args)],
+        "model": args.model,
+        "parameters": parameter_count(model),
+        "weights_mb_fp32": round(parameter_count(model) * 4 / 1e6, 2),
+        "batch_size": args.batch_size,
+        "ema": args.ema,
+        "training": results,
+        "ratio_vs_eager": (
+            {r["variant"]: round(r["train_images_per_s"] / eager["train_images_per_s"], 3) for r in results}
+            if eager
+            else None
+        ),
+        "fastest": max(results, key=lambda r: r["train_images_per_s"])["variant"],
+        "inference": bench_inference(args.model, args.repeats, train_args.img_size),
     }
-    if args.baseline:
-        base = bench_model(args.baseline, device, args)
-        report["results"].append(base)
-        main_result = report["results"][0]
-        report["ratios_vs_baseline"] = {
-            "train_images_per_s": round(main_result["train_images_per_s"] / base["train_images_per_s"], 3),
-            "cpu_latency_ms_batch1": round(main_result["cpu_latency_ms_batch1"] / base["cpu_latency_ms_batch1"], 3),
-            "parameters": round(main_result["parameters"] / base["parameters"], 3),
-        }
     write_report(report, args.out)
     return report
 

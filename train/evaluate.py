@@ -2,6 +2,7 @@
 
     python -m train.evaluate runs/exp1 --data ../shared/data/fer2013.zip --split validation
     python -m train.evaluate runs/exp1 --data ... --tta            # + horizontal-flip TTA
+    python -m train.evaluate runs/exp1 --data ... --tta tencrop    # + ten-crop TTA (corners, centre, flips)
     python -m train.evaluate runs/exp1 --data ... --corruptions    # + accuracy under corruptions
     python -m train.evaluate runs/a runs/b runs/c --data ...       # ensemble: averaged probabilities
 
@@ -28,6 +29,10 @@ from fer.labels import class_index
 from fer.metrics import classification_report, confusion_matrix, summarize
 from fer.plots import plot_confusion
 from fer.predict import load_model
+from fer.transforms import TTA_MODES
+
+# Result file names: eval_validation.json, eval_validation_tta.json (flip, as before), ..._tencrop.json
+TTA_SUFFIX = {"none": "", "flip": "_tta", "tencrop": "_tencrop"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", default=None, help="Hub branch, tag or commit (with a Hub id)")
     p.add_argument("--data", required=True, help="folder, .zip (Kaggle layout) or fer2013.csv")
     p.add_argument("--split", default="validation", choices=SPLITS)
-    p.add_argument("--tta", action="store_true", help="average with the horizontally flipped face")
+    p.add_argument(
+        "--tta",
+        nargs="?",
+        const="flip",
+        default="none",
+        choices=TTA_MODES,
+        help="test-time augmentation: flip (the default of a bare --tta) or tencrop",
+    )
     p.add_argument("--corruptions", action="store_true", help="also report accuracy under common corruptions")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument(
@@ -64,10 +76,10 @@ def _model_targets(labels: np.ndarray, label_names: list[str]) -> tuple[np.ndarr
     return keep, np.array([model_index[int(labels[i])] for i in keep], dtype=np.int64)
 
 
-def ensemble_probabilities(models: list[LoadedModel], faces: np.ndarray, tta: bool, batch_size: int) -> torch.Tensor:
+def ensemble_probabilities(models: list[LoadedModel], faces: np.ndarray, tta: str, batch_size: int) -> torch.Tensor:
     """Average of the members' class probabilities (each with its own preprocessing)."""
     tensor = torch.from_numpy(faces)
-    total = sum(class_probabilities(m.model, tensor, m.preprocess, batch_size=batch_size, flip_tta=tta) for m in models)
+    total = sum(class_probabilities(m.model, tensor, m.preprocess, batch_size=batch_size, tta=tta) for m in models)
     return total / len(models)
 
 
@@ -75,7 +87,7 @@ def evaluate(
     models: LoadedModel | list[LoadedModel],
     data: str | Path,
     split: str,
-    tta: bool = False,
+    tta: str = "none",
     batch_size: int = 256,
     corruptions: bool = False,
 ) -> dict:
@@ -115,9 +127,10 @@ def main(argv: list[str] | None = None) -> dict:
     single_folder = len(models) == 1 and Path(args.checkpoints[0]).is_dir()
     out = Path(args.out or (models[0].folder if single_folder else "eval"))
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"eval_{args.split}{'_tta' if args.tta else ''}{'_ensemble' if len(models) > 1 else ''}"
+    stem = f"eval_{args.split}{TTA_SUFFIX[args.tta]}{'_ensemble' if len(models) > 1 else ''}"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
-    what = f"{args.split}{' + flip TTA' if args.tta else ''}{f', ensemble of {len(models)}' if len(models) > 1 else ''}"
+    tta_words = f" + {args.tta} TTA" if args.tta != "none" else ""
+    what = f"{args.split}{tta_words}{f', ensemble of {len(models)}' if len(models) > 1 else ''}"
     plot_confusion(
         result["confusion_matrix"],
         models[0].label_names,

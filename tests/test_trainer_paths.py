@@ -1,0 +1,197 @@
+"""The trainer's GPU paths, each run through its CPU twin, plus its guards against bad input.
+
+channels_last, fp16 with loss scaling, bf16, torch.compile (and its fallback), resume
+after SIGTERM mid-epoch, the non-finite-loss stop, distillation, ten-crop TTA and the
+benchmark: everything a lent GPU would run, checked here on real FER2013 images first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import timm
+import torch
+
+from fer.data import load_split, subsample
+from fer.inference import class_probabilities
+from fer.transforms import Preprocess, tta_views
+from tests.conftest import ROOT, TINY_RUN_FLAGS
+from train.distill import distillation_loss
+
+pytestmark = pytest.mark.slow
+
+
+def train(*flags: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "train.train", "--no-progress", *flags]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def one_sentence_error(result: subprocess.CompletedProcess, *phrases: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:"), result.stderr
+    for phrase in phrases:
+        assert phrase in last, last
+
+
+# Two epochs of 32 steps: long enough to stop in the middle of the second.
+RESUME_FLAGS = ["--model", "fernet_t", "--epochs", "2", "--train-subset", "2048", "--val-subset", "512",
+                "--batch-size", "64", "--ema", "--ema-every", "2", "--seed", "3", "--channels-last"]  # fmt: skip
+
+
+def test_channels_last_run_stopped_by_sigterm_resumes_bit_exact_and_loads_in_timm(fer_zip, tmp_path):
+    reference, stopped = tmp_path / "reference", tmp_path / "stopped"
+    ok(train("--data", str(fer_zip), "--out", str(reference), *RESUME_FLAGS))
+
+    cmd = [sys.executable, "-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(stopped)]
+    process = subprocess.Popen(cmd + RESUME_FLAGS, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (stopped / "metrics.jsonl").is_file() or not (stopped / "metrics.jsonl").read_text():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # early in epoch 2
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1 and "stopped by SIGTERM at epoch 2" in stderr, stderr
+    state = json.loads((stopped / "last" / "state.json").read_text())["state"]["__dict__"]
+    assert dict((k, v) for k, v in state if k in ("epoch", "step"))["epoch"] == 1  # saved mid-run
+
+    resumed = ok(train("--data", str(fer_zip), "--out", str(stopped), "--resume"))
+    assert "resumed" in resumed.stdout and "channels_last" in resumed.stdout
+    assert (stopped / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
+    drop = {"epoch_time", "train_images_per_s"}
+    lines = [json.loads(line) for line in (stopped / "metrics.jsonl").read_text().splitlines()]
+    want = [json.loads(line) for line in (reference / "metrics.jsonl").read_text().splitlines()]
+    assert [{k: v for k, v in r.items() if k not in drop} for r in lines] == [
+        {k: v for k, v in r.items() if k not in drop} for r in want
+    ]
+
+    import fer  # noqa: F401  (registers fernet_* with timm)
+
+    model = timm.create_model(f"local-dir:{stopped}", pretrained=True).eval()
+    val = subsample(load_split(fer_zip, "validation", progress=False), 512, seed=3)
+    metrics = json.loads((stopped / "metrics.json").read_text())
+    probs = class_probabilities(
+        model, torch.from_numpy(val.images), Preprocess.from_pretrained_cfg(model.pretrained_cfg)
+    )
+    assert (probs.argmax(1).numpy() == val.labels).mean() == metrics["accuracy"]
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_reduced_precision_trains_on_cpu(fer_zip, tmp_path, precision):
+    """fp16 runs through the GradScaler a GPU without bf16 would use; bf16 through autocast."""
+    out = tmp_path / precision
+    result = ok(train("--data", str(fer_zip), "--out", str(out), *TINY_RUN_FLAGS, "--precision", precision))
+    assert f"cpu (CPU), {precision}, channels_last" in result.stdout
+    assert json.loads((out / "metrics.json").read_text())["accuracy"] > 0
+
+
+def test_compile_failure_falls_back_to_eager_with_a_warning(fer_zip, tmp_path):
+    env = {**os.environ, "CXX": "/nonexistent/c++"}  # inductor cannot build its kernels
+    result = ok(train("--data", str(fer_zip), "--out", str(tmp_path / "run"), *TINY_RUN_FLAGS, "--compile", env=env))
+    assert "warning: torch.compile failed" in result.stdout and "training without it" in result.stdout
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_non_finite_loss_stops_every_rank_with_one_sentence(fer_zip, tmp_path):
+    flags = ["--optimizer", "sgd", "--lr", "1e30", "--warmup-epochs", "0", "--check-every", "2"]
+    result = train("--data", str(fer_zip), "--out", str(tmp_path / "run"), *TINY_RUN_FLAGS, *flags)
+    one_sentence_error(result, "loss became non-finite", "lower --lr")
+    assert not (tmp_path / "run" / "model.safetensors").exists()  # nothing bad was saved as "best"
+
+
+BAD_FLAGS = [
+    (["--epochs", "0"], "--epochs must be positive"),
+    (["--epochs", "-1"], "--epochs must be positive"),
+    (["--batch-size", "0"], "--batch-size must be positive"),
+    (["--batch-size", "-4"], "--batch-size must be positive"),
+    (["--lr", "0"], "--lr must be positive"),
+    (["--aug", "-5"], "--aug must be zero or more"),
+    (["--model", "resnet1800"], "unknown model 'resnet1800'"),
+    (["--kd-alpha", "2"], "--kd-alpha must be between 0 and 1"),
+    (["--pretrained", "--model", "fernet_s"], "no pretrained weights for 'fernet_s'"),
+]
+
+
+@pytest.mark.parametrize(("flags", "message"), BAD_FLAGS, ids=[" ".join(f) for f, _ in BAD_FLAGS])
+def test_bad_flags_get_one_sentence(fer_zip, tmp_path, flags, message, capsys):
+    from train.train import cli
+
+    code = cli(["--data", str(fer_zip), "--out", str(tmp_path / "run"), "--no-progress", *flags])
+    err = capsys.readouterr().err
+    assert code != 0 and message in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.filterwarnings("ignore:.*(skipped|no images for class)")
+def test_misplaced_splits_and_empty_csv_are_explained(tmp_path, capsys):
+    import zipfile
+
+    from tests.conftest import face_png
+    from train.train import cli
+
+    archive = tmp_path / "misplaced.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("data/training_set/happy/0.png", face_png(0))
+    assert cli(["--data", str(archive), "--out", str(tmp_path / "a"), "--no-progress"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "no 'train' split" in err and "found folders" in err and "training_set" in err, err
+
+    csv = tmp_path / "fer2013.csv"
+    csv.write_text("emotion,pixels,Usage\n3,1 2 3,Training\n")
+    assert cli(["--data", str(csv), "--out", str(tmp_path / "b"), "--no-progress"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "no usable train images (1 skipped" in err and len(err.splitlines()) == 1, err
+
+
+def test_distillation_from_a_teacher(fer_zip, tmp_path):
+    teacher = tmp_path / "teacher"
+    ok(train("--data", str(fer_zip), "--out", str(teacher), *TINY_RUN_FLAGS, "--seed", "5"))
+    student = tmp_path / "student"
+    flags = ["--teacher", str(teacher), "--kd-alpha", "0.7", "--kd-temperature", "3"]
+    result = ok(train("--data", str(fer_zip), "--out", str(student), *TINY_RUN_FLAGS, *flags))
+    assert f"distilling from {teacher}" in result.stdout
+    metrics = json.loads((student / "metrics.json").read_text())
+    assert metrics["teachers"] == [str(teacher)] and metrics["kd_alpha"] == 0.7
+    card = (student / "README.md").read_text()
+    assert f"Distilled from `{teacher}`" in card and "temperature 3.0" in card
+
+
+def test_distillation_loss_is_zero_only_when_the_student_matches():
+    logits = torch.randn(16, 7)
+    soft = (logits / 4).softmax(1)
+    assert distillation_loss(logits, soft, 4.0).abs() < 1e-6
+    assert distillation_loss(torch.randn(16, 7), soft, 4.0) > 1e-3
+
+
+def test_tencrop_views_and_probabilities(fer_zip):
+    faces = torch.from_numpy(load_split(fer_zip, "validation", progress=False).images[:64])
+    views = tta_views(faces, "tencrop")
+    assert len(views) == 10 and all(v.shape == (64, 42, 42) for v in views)
+    assert torch.equal(views[5], views[0].flip(-1))  # the mirrors follow the five crops
+    model = timm.create_model("fernet_t", num_classes=7).eval()
+    probs = class_probabilities(model, faces, Preprocess(), tta="tencrop")
+    assert probs.shape == (64, 7) and torch.allclose(probs.sum(1), torch.ones(64))
+
+
+def test_bench_times_the_trainers_step_per_variant(tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "train.bench", "--model", "fernet_t", "--steps", "2", "--repeats", "5",
+           "--variants", "eager", "channels_last", "--out", str(out)]  # fmt: skip
+    ok(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600))
+    report = json.loads(out.read_text())
+    assert [r["variant"] for r in report["training"]] == ["eager", "channels_last"]
+    assert report["ratio_vs_eager"]["eager"] == 1.0 and report["ratio_vs_eager"]["channels_last"] > 0
+    assert report["inference"]["cpu_latency_ms_batch1"] > 0

@@ -1,0 +1,65 @@
+"""A run's files: its folder, the best checkpoint, the per-epoch log, plots and card."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from fer.checkpoint import save_checkpoint
+from fer.labels import CLASS_NAMES
+from fer.metrics import classification_report
+from fer.model_card import write_model_card
+from fer.models import parameter_count
+from fer.plots import plot_confusion, plot_curves
+from fer.transforms import Preprocess
+from train.args import save_args
+
+METRICS_FILE = "metrics.jsonl"
+LAST_DIR = "last"
+
+
+def prepare_out_dir(args: argparse.Namespace, is_main: bool) -> Path:
+    """Refuse to overwrite a finished run by accident; record the run's flags."""
+    out = Path(args.out)
+    has_state = (out / LAST_DIR / "state.json").is_file()
+    if args.resume and not has_state:
+        raise SystemExit(f"error: --resume given but {out} has no {LAST_DIR}/state.json to resume from")
+    if not args.resume and (has_state or (out / "config.json").exists()):
+        raise SystemExit(f"error: {out} already holds a run; pass --resume to continue it or choose a new --out")
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_args(args, out)
+    return out
+
+
+def save_best(model: nn.Module, out: Path, preprocess: Preprocess, val: dict, extra: dict) -> None:
+    """The best epoch's weights in Hub format, and its validation metrics beside them."""
+    save_checkpoint(model, out, list(CLASS_NAMES), preprocess)
+    best = {"split": "validation", "parameters": parameter_count(model), **extra, **val}
+    (out / "metrics.json").write_text(json.dumps(best, indent=2))
+
+
+def write_metrics_log(out: Path, history: list[dict]) -> None:
+    (out / METRICS_FILE).write_text("".join(json.dumps(record) + "\n" for record in history))
+
+
+def append_metrics(out: Path, record: dict) -> None:
+    with (out / METRICS_FILE).open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def write_reports(out: Path, history: list[dict], repo_id: str | None) -> None:
+    best = json.loads((out / "metrics.json").read_text())
+    plot_curves(history, out / "curves.png")
+    plot_confusion(
+        np.array(best["confusion_matrix"]),
+        CLASS_NAMES,
+        out / "confusion.png",
+        title=f"validation, epoch {best['epoch']}: accuracy {best['accuracy']:.4f}",
+    )
+    (out / "classification_report.txt").write_text(classification_report(best))
+    write_model_card(out, repo_id=repo_id)

@@ -1,0 +1,70 @@
+"""What a run saves to continue later (``--out/last/``), and how it is put back.
+
+The state is model, optimiser, schedule and EMA weights plus where the run stands. No
+random-generator state is needed: every step seeds its own generators from (seed, epoch,
+step, rank), so a run resumed at any step draws what the uninterrupted run drew.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from timm.utils import ModelEmaV3
+
+from fer.state_io import load_state, save_state
+
+
+@dataclass
+class Progress:
+    """Where the run is: the next (epoch, step) to run, the best so far, and the epoch's sums."""
+
+    epoch: int = 0
+    step: int = 0
+    best_acc: float = -1.0
+    history: list[dict] = field(default_factory=list)
+    sums: list[float] = field(default_factory=lambda: [0.0, 0.0])  # loss x images, correct: steps before `step`
+
+
+def save_resume_state(folder: Path, progress: Progress, model, optimizer, scheduler, ema: ModelEmaV3 | None) -> None:
+    state = {
+        "epoch": progress.epoch,
+        "step": progress.step,
+        "best_acc": progress.best_acc,
+        "history": progress.history,
+        "sums": progress.sums,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler else {},
+        "ema": ema.module.state_dict() if ema else {},
+    }
+    save_state(state, folder)
+
+
+def load_resume_state(folder: Path, model, optimizer, scheduler, ema: ModelEmaV3 | None) -> Progress:
+    """Put the saved weights, optimiser, schedule and EMA back; return where the run stood."""
+    state = load_state(folder)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    match_parameter_layout(optimizer)
+    if scheduler:
+        scheduler.load_state_dict(state["scheduler"])
+    if ema:
+        ema.module.load_state_dict(state["ema"])
+    if "step" not in state:  # saved by an older trainer after a finished epoch
+        state = {**state, "epoch": state["epoch"] + 1, "step": 0, "sums": [0.0, 0.0]}
+    return Progress(state["epoch"], state["step"], state["best_acc"], state["history"], list(state["sums"]))
+
+
+def match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give each per-parameter state tensor (momenta) its parameter's device and memory format.
+
+    ``Optimizer.load_state_dict`` matches device and dtype but keeps the saved (contiguous)
+    layout; a ``channels_last`` model's fused or foreach step wants them alike.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    optimizer.state[param][key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
