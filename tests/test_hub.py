@@ -32,8 +32,18 @@ def hub():
 
 
 def hub_env(hub: FakeHub, tmp: Path, token: str | None = "write-token", **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_HUB_OFFLINE")}
-    env.update({"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1", **extra})
+    # Set, not just dropped: running_app layers this over os.environ, where a CI image may
+    # have HF_HUB_OFFLINE=1 (the app would then fall back to its embedded model).
+    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
+    env.update(
+        {
+            "HF_ENDPOINT": hub.url,
+            "HF_HOME": str(tmp / "hf-home"),
+            "HF_HUB_OFFLINE": "0",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            **extra,
+        }
+    )
     if token:
         env["HF_TOKEN"] = token
     return env
