@@ -28,6 +28,12 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
+# The only ``model_args`` a checkpoint may pass to ``timm.create_model``, with plain values.
+# Others are refused: ``checkpoint_path`` or ``pretrained_cfg_overlay`` would make timm read
+# a file named by whoever wrote the config, outside the checkpoint.
+ALLOWED_MODEL_ARGS = frozenset({"in_chans", "num_classes", "drop_rate", "drop_path_rate", "global_pool"})
+
+
 class CheckpointError(ValueError):
     """A folder or repo that is not a usable FER checkpoint; the message says why."""
 
@@ -92,6 +98,13 @@ def read_config(folder: str | Path) -> dict:
     for key in ("architecture", "num_classes", "label_names", "pretrained_cfg"):
         if key not in config:
             raise CheckpointError(f"{config_path} has no {key!r}: not a FER checkpoint made by this project or timm")
+    for key, value in config.get("model_args", {}).items():
+        if key not in ALLOWED_MODEL_ARGS:
+            raise CheckpointError(
+                f"{config_path}: model_args field {key!r} is not allowed (only {', '.join(sorted(ALLOWED_MODEL_ARGS))})"
+            )
+        if not isinstance(value, (bool, int, float)) and not (isinstance(value, str) and value.isidentifier()):
+            raise CheckpointError(f"{config_path}: model_args field {key!r} must be a number or a plain name")
     if len(config["label_names"]) != config["num_classes"]:
         raise CheckpointError(
             f"{config_path}: {len(config['label_names'])} label_names for {config['num_classes']} classes"

@@ -50,7 +50,7 @@ class Compute:
     @classmethod
     def choose(cls, device: torch.device, precision: str = "auto", channels_last: bool | None = None) -> Compute:
         """Fill in the defaults for training on ``device``: reduced precision on GPUs;
-        channels_last everywhere (measured 1.37x the NCHW training speed of fernet_s on a
+        channels_last everywhere (measured 1.29x the NCHW training speed of fernet_s on a
         2-core CPU, ``bench/train_fernet_s.json``)."""
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")

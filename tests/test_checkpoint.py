@@ -77,3 +77,16 @@ def test_training_state_round_trip_without_pickle(tmp_path):
 def test_state_with_unstorable_objects_is_refused(tmp_path):
     with pytest.raises(TypeError, match="without pickle"):
         save_state({"fn": print}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("checkpoint_path", "/etc/passwd"), ("pretrained_cfg_overlay", {"file": "/etc/passwd"}), ("in_chans", "../x")],
+)
+def test_model_args_outside_the_allow_list_are_refused_naming_the_field(tmp_path, field, value):
+    save_checkpoint(create_model("fernet_t"), tmp_path, list(CLASS_NAMES), Preprocess())
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["model_args"][field] = value
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=f"model_args field '{field}'"):
+        load_checkpoint(tmp_path)
