@@ -23,6 +23,7 @@ import torch
 from fer.checkpoint import CheckpointError, LoadedModel
 from fer.corruptions import CORRUPTIONS
 from fer.data import SPLITS, load_split
+from fer.device import resolve_device
 from fer.hub import HubError
 from fer.inference import class_probabilities
 from fer.labels import class_index
@@ -119,7 +120,7 @@ def evaluate(
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = resolve_device(args.device)
     models = [load_model(ref, revision=args.revision) for ref in args.checkpoints]
     for loaded in models:
         loaded.model.to(device)
