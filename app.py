@@ -9,6 +9,7 @@ API: ``/predict`` (image file, top_k) -> JSON; see the README. UI events are pri
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -17,16 +18,18 @@ import numpy as np
 import spaces
 from PIL import Image
 
+from fer import limits
 from fer.annotate import draw_predictions
 from fer.explain import grad_cam, paint_heatmap
 from fer.faces import CenterFaceDetector
-from fer.images import ImageError, open_image
+from fer.images import MAX_PIXELS, ImageError, open_image
 from fer.labels import display_name
-from fer.predict import FacePrediction, Predictor, load_model_with_fallback
+from fer.predict import WORKING_SIDE, FacePrediction, Predictor, load_model_with_fallback
 
 EXAMPLES = Path(__file__).parent / "examples"
 MAX_DISPLAY_SIDE = 1280  # annotated images are shown at most this large
 LIVE_DETECTION_SIDE = 320  # live frames are detected at this size: speed over tiny faces
+log = logging.getLogger("fer.app")
 
 loaded, load_notice = load_model_with_fallback(os.environ.get("FER_MODEL"))
 predictor = Predictor(loaded)
@@ -41,12 +44,14 @@ def clamp_top_k(top_k: float | None) -> int:
 def run_predictor(image_path: str | None) -> tuple[Image.Image, list[FacePrediction]]:
     """Decode and predict, turning bad input into a message the page shows (server stays up)."""
     if not image_path:
-        raise gr.Error("Upload an image, take a webcam snapshot or paste one first.")
+        log.warning("refused a request without an image")
+        raise gr.Error("Upload an image, take a webcam snapshot or paste one first.", print_exception=False)
     try:
-        image = open_image(image_path)
+        image = open_image(image_path, max_side=WORKING_SIDE)
         return image, predictor.predict(image)
     except ImageError as exc:
-        raise gr.Error(f"Cannot use this file: {exc}.") from exc
+        log.warning("refused %s: %s", Path(image_path).name, exc)  # the user's mistake: one line, no traceback
+        raise gr.Error(f"Cannot use this file: {exc}.", print_exception=False) from exc
 
 
 @spaces.GPU
@@ -129,7 +134,17 @@ def model_facts() -> str:
     return text + (f"\n\n⚠️ {load_notice}" if load_notice else "")
 
 
-with gr.Blocks(title="Facial expression recognition") as demo:
+def limits_text() -> str:
+    return (
+        f"Photos up to {limits.MAX_UPLOAD_MB} MB and {MAX_PIXELS // 1_000_000} megapixels. Uploads and results are "
+        f"deleted from the server within {(limits.CACHE_SWEEP_S + limits.CACHE_MAX_AGE_S) // 60} minutes. "
+        f"A Live stream runs for {limits.LIVE_TIME_LIMIT_S // 60} minutes at a time."
+    )
+
+
+with gr.Blocks(
+    title="Facial expression recognition", delete_cache=(limits.CACHE_SWEEP_S, limits.CACHE_MAX_AGE_S)
+) as demo:
     gr.Markdown("# Facial expression recognition\nEvery face is found, boxed and labelled with its expressions.")
     gr.Markdown(model_facts(), elem_id="model-facts")
     with gr.Tab("Photo"):
@@ -152,9 +167,14 @@ with gr.Blocks(title="Facial expression recognition") as demo:
         faces_state = gr.State([])
         if EXAMPLES.is_dir():
             gr.Examples(sorted(str(p) for p in EXAMPLES.glob("*.jpg")), inputs=photo, label="Examples")
-        photo_outputs = [annotated, label, table, status, faces_state, face_picker]
-        for trigger in (analyse.click, photo.change, heatmap.change):
-            trigger(analyse_photo, [photo, top_k, heatmap], photo_outputs, api_visibility="private")
+        gr.on(
+            [analyse.click, photo.change, heatmap.change],
+            analyse_photo,
+            [photo, top_k, heatmap],
+            [annotated, label, table, status, faces_state, face_picker],
+            api_visibility="private",
+            **limits.MODEL_EVENTS,
+        )
         face_picker.change(show_face, [faces_state, face_picker, top_k], [label, table], api_visibility="private")
         top_k.release(show_face, [faces_state, face_picker, top_k], [label, table], api_visibility="private")
     with gr.Tab("Live"):
@@ -171,17 +191,29 @@ with gr.Blocks(title="Facial expression recognition") as demo:
             )
             # JPEG frames: encoding a PNG per frame costs more than detecting the faces in it.
             live = gr.Image(label="Live", type="numpy", format="jpeg", elem_id="live-output")
-        webcam.stream(analyse_frame, webcam, live, stream_every=0.05, time_limit=300, api_visibility="private")
+        webcam.stream(
+            analyse_frame,
+            webcam,
+            live,
+            stream_every=0.05,
+            time_limit=limits.LIVE_TIME_LIMIT_S,
+            api_visibility="private",
+            **limits.MODEL_EVENTS,
+        )
+    gr.Markdown(limits_text(), elem_id="limits")
     # The public API: hidden components behind one named event, returning plain JSON.
     with gr.Row(visible=False):
         api_image = gr.File(label="image")
         api_top_k = gr.Number(value=3, precision=0, label="top_k")
         api_result = gr.JSON(label="result")
         api_button = gr.Button("predict")
-    api_button.click(predict_api, [api_image, api_top_k], api_result, api_name="predict", concurrency_limit=2)
+    api_button.click(predict_api, [api_image, api_top_k], api_result, api_name="predict", **limits.MODEL_EVENTS)
 
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=2).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), show_error=True
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    # show_error=False: the page shows our gr.Error sentences, never the text of an
+    # unexpected exception (which can name server paths); those go to the log instead.
+    demo.queue(max_size=limits.QUEUE_SIZE, default_concurrency_limit=2).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), show_error=False, **limits.launch_options()
     )

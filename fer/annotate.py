@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw, ImageFont
 
+from fer.images import input_scale
 from fer.predict import FacePrediction
 
 # One colour per expression, so a glance at the boxes shows the mood of a group.
@@ -20,8 +21,12 @@ DEFAULT_COLOUR = (42, 161, 152)
 
 
 def draw_predictions(image: Image.Image, faces: list[FacePrediction]) -> Image.Image:
-    """A copy of ``image`` with each detected face boxed and labelled (in place if RGB)."""
+    """A copy of ``image`` with each detected face boxed and labelled (in place if RGB).
+
+    Boxes are in input pixels; an image ``open_image`` reduced is drawn on at its own scale.
+    """
     canvas = image if image.mode == "RGB" else image.convert("RGB")
+    shrink = 1 / input_scale(canvas)
     draw = ImageDraw.Draw(canvas)
     scale = max(canvas.size) / 640
     width = max(2, round(3 * scale))
@@ -29,7 +34,7 @@ def draw_predictions(image: Image.Image, faces: list[FacePrediction]) -> Image.I
     for face in faces:
         best = face.top_k(1)[0]
         colour = COLOURS.get(best["label"], DEFAULT_COLOUR)
-        x, y, w, h = face.box
+        x, y, w, h = (value * shrink for value in face.box)
         if face.detected:
             draw.rectangle([x, y, x + w, y + h], outline=colour, width=width)
         text = f"{best['label']} {best['score']:.0%}"

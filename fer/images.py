@@ -8,22 +8,33 @@ truncated files) are handled once, here.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-# Decompression-bomb guard: anything above this many pixels is refused before decoding.
+# Decompression-bomb guard: anything above this many pixels is refused from its header,
+# before decoding. Pillow's own check is set to the same limit and made an error, so every
+# decoder in the process refuses such images too, Gradio's own for streamed frames included.
 MAX_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+# An image reduced on decoding carries how many input pixels each of its pixels stands for.
+INPUT_SCALE = "fer_input_scale"
 
 
 class ImageError(ValueError):
     """An input that is not a usable image; the message is meant for the end user."""
 
 
-def open_image(source: bytes | str | Path | Image.Image) -> Image.Image:
+def open_image(source: bytes | str | Path | Image.Image, max_side: int | None = None) -> Image.Image:
     """Open an image fully decoded, upright (EXIF orientation applied), first frame only.
+
+    With ``max_side``, a larger image is reduced to fit it as it is decoded (JPEGs decode
+    straight at 1/2 to 1/8 scale), so one huge upload cannot hold hundreds of megabytes;
+    ``input_scale`` then says how to map its pixels back to the input's.
 
     Raises ImageError with a one-sentence reason for non-images, truncated files and
     images too large to decode safely.
@@ -36,20 +47,38 @@ def open_image(source: bytes | str | Path | Image.Image) -> Image.Image:
         else:
             img = Image.open(source)
         width, height = img.size
+        prior_scale = input_scale(img)
         if width * height > MAX_PIXELS:
             raise ImageError(f"image is {width}x{height} pixels, more than the {MAX_PIXELS:,} we accept")
         img.seek(0)  # animated GIF/WebP/TIFF: the first frame
+        if max_side:
+            img.draft(None, (max_side, max_side))  # JPEG only; other formats ignore it
         img.load()  # force a full decode now, so truncation is caught here
-        img = ImageOps.exif_transpose(img)
+        if img is source:
+            img = ImageOps.exif_transpose(img)  # a copy: the caller's image stays as it was
+        else:
+            ImageOps.exif_transpose(img, in_place=True)  # no second full-size copy
     except ImageError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"image has far more than the {MAX_PIXELS:,} pixels we accept") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"image has more than the {MAX_PIXELS:,} pixels we accept") from exc
+    except Image.UnidentifiedImageError as exc:  # its message names the server's file: not shown
+        raise ImageError("not a readable image: not a format we recognise") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"not a readable image ({exc})") from exc
+        raise ImageError("not a readable image: the file is damaged or cut short") from exc
     if img.width < 1 or img.height < 1:
         raise ImageError("image has no pixels")
+    if max_side and max(img.size) > max_side:
+        factor = max_side / max(img.size)
+        size = (max(1, round(img.width * factor)), max(1, round(img.height * factor)))
+        img = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    img.info[INPUT_SCALE] = prior_scale * max(width, height) / max(img.size)
     return img
+
+
+def input_scale(img: Image.Image) -> float:
+    """Input pixels per pixel of ``img`` (1.0 unless ``open_image`` reduced it)."""
+    return float(img.info.get(INPUT_SCALE, 1.0))
 
 
 def _high_bit_depth_to_8bit(img: Image.Image) -> Image.Image:

@@ -18,12 +18,15 @@ from PIL import Image
 
 from fer.checkpoint import LoadedModel, load_checkpoint
 from fer.faces import CropFrame, Face, FaceDetector, align_face, default_detector
-from fer.images import open_image, to_gray, to_rgb
+from fer.images import input_scale, open_image, to_gray, to_rgb
 from fer.inference import class_probabilities
 from fer.labels import FACE_SIZE
 
 # The model shipped with the project: what the app serves when FER_MODEL is not set.
 EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "fernet_s"
+# Larger inputs are reduced to this on decoding: faces in them stay far above the model's
+# 48 px, and a 50-megapixel upload costs tens of megabytes instead of hundreds.
+WORKING_SIDE = 2048
 
 
 @dataclass
@@ -32,7 +35,7 @@ class FacePrediction:
     detected: bool  # False: no face was found and the whole image was classified
     scores: dict[str, float]  # every class, summing to 1
     crop: np.ndarray = field(repr=False)  # the 48x48 face the model saw
-    frame: CropFrame = field(repr=False)  # where that crop lies in the input image
+    frame: CropFrame = field(repr=False)  # where that crop lies in the decoded image (see WORKING_SIDE)
 
     def top_k(self, k: int) -> list[dict]:
         ranked = sorted(self.scores.items(), key=lambda item: item[1], reverse=True)
@@ -68,7 +71,8 @@ class Predictor:
 
         Raises ``fer.images.ImageError`` with a user-facing sentence for bad input.
         """
-        img = open_image(image)
+        img = open_image(image, max_side=WORKING_SIDE)
+        scale = input_scale(img)
         rgb = to_rgb(img)
         gray = to_gray(img)
         faces = self.detector.detect(np.asarray(rgb))
@@ -79,7 +83,7 @@ class Predictor:
         probs = self.classify(np.stack(crops))
         return [
             FacePrediction(
-                box=_int_box(face.box),
+                box=_int_box(face.box, scale),
                 detected=detected,
                 scores={name: float(p) for name, p in zip(self.label_names, row)},
                 crop=crop,
@@ -107,8 +111,8 @@ class Predictor:
         return crop, CropFrame(gray.width / 2, gray.height / 2, float(max(gray.size)), 0.0)
 
 
-def _int_box(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
-    x, y, w, h = box
+def _int_box(box: tuple[float, float, float, float], scale: float) -> tuple[int, int, int, int]:
+    x, y, w, h = (value * scale for value in box)
     return round(x), round(y), max(1, round(w)), max(1, round(h))
 
 

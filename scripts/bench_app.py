@@ -77,24 +77,16 @@ def bench_in_process(repeats: int) -> dict:
     }
 
 
-def resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
-
-
 def bench_server(requests: int, callers: int) -> dict:
     from gradio_client import Client, handle_file
 
     path = ROOT / "examples" / "one_face.jpg"
     started = time.perf_counter()
-    with running_app() as url:
-        client = Client(url, verbose=False)
+    with running_app() as server:
+        client = Client(server.url, verbose=False)
         client.predict(handle_file(str(path)), 3, api_name="/predict")
         cold_start = time.perf_counter() - started
-        pid = _server_pid(url)
-        clients = [Client(url, verbose=False) for _ in range(callers)]
+        clients = [Client(server.url, verbose=False) for _ in range(callers)]
 
         def call(i: int) -> bool:
             result = clients[i % callers].predict(handle_file(str(path)), 3, api_name="/predict")
@@ -106,32 +98,12 @@ def bench_server(requests: int, callers: int) -> dict:
             elapsed = time.perf_counter() - start
         return {
             "cold_start_to_first_answer_s": round(cold_start, 2),
-            "resident_memory_mb": resident_mb(pid) if pid else None,
+            "resident_memory_mb": round(server.memory_mb()["rss"], 1),
             "concurrent_callers": callers,
             "requests": requests,
             "requests_ok": sum(ok),
             "requests_per_s": round(requests / elapsed, 2),
         }
-
-
-def _server_pid(url: str) -> int | None:
-    """The pid listening on the app's port (via /proc/net/tcp and the fd links)."""
-    port = int(url.rstrip("/").rsplit(":", 1)[1])
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":
-            inodes.add(fields[9])
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if fd.readlink().name.strip("socket:[]") in inodes:
-                    return int(proc.name)
-        except OSError:
-            continue
-    return None
 
 
 def main() -> None:

@@ -28,9 +28,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--out", default="bench/live.json")
     args = p.parse_args()
-    with running_app() as url, sync_playwright() as playwright:
+    with running_app() as server, sync_playwright() as playwright:
         browser = launch(playwright, FAKE_CAMERA)
-        output = start_live_stream(browser, url)
+        output = start_live_stream(browser, server.url)
         time.sleep(2)  # let the stream settle
         frames, last, start = 0, None, time.perf_counter()
         while time.perf_counter() - start < args.seconds:

@@ -1,15 +1,18 @@
-"""Start the real app (python app.py) on a free 127.0.0.1 port for a test module."""
+"""Start the real app (python app.py) on a free 127.0.0.1 port, for tests and benchmarks."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,12 +24,63 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class AppServer:
+    url: str
+    pid: int
+    log_path: Path | None
+
+    def memory_mb(self) -> dict[str, float]:
+        """The server's resident memory now (rss) and its peak so far (hwm), from /proc."""
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines())
+        return {key: int(fields[name].split()[0]) / 1024 for key, name in (("rss", "VmRSS"), ("hwm", "VmHWM"))}
+
+    def reset_peak_memory(self) -> None:
+        """Start VmHWM afresh from the current resident size (Linux's clear_refs)."""
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+
+    def upload_status(self, size: int) -> int | None:
+        """HTTP status of a raw ``size``-byte upload (gradio_client would refuse it client-side).
+
+        None: the server cut the connection before taking the whole body, which it may do
+        when it answers 413 while the upload is still being sent.
+        """
+        boundary = uuid.uuid4().hex
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.png"\r\n\r\n'.encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        host, port = self.url.split("//")[1].rstrip("/").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        try:
+            connection.putrequest("POST", "/gradio_api/upload")
+            connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+            connection.putheader("Content-Length", str(len(head) + size + len(tail)))
+            connection.endheaders(head)
+            chunk = bytes(2**20)
+            for start in range(0, size, len(chunk)):
+                connection.send(chunk[: min(len(chunk), size - start)])
+            connection.send(tail)
+            return connection.getresponse().status
+        except (BrokenPipeError, ConnectionResetError):
+            return None
+        finally:
+            connection.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path else ""
+
+
 @contextmanager
-def running_app(env: dict[str, str] | None = None, log_path: Path | None = None) -> Iterator[str]:
-    """Yield the URL of a freshly started app; stop it afterwards."""
+def running_app(env: dict[str, str] | None = None, log_path: Path | None = None) -> Iterator[AppServer]:
+    """Yield a freshly started app; stop it afterwards."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    full_env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    full_env = {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONUNBUFFERED": "1",  # its log is read while it runs
+        **(env or {}),
+    }
     log = open(log_path or os.devnull, "w")  # noqa: SIM115  (closed below)
     process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=log, stderr=log)
     try:
@@ -41,7 +95,7 @@ def running_app(env: dict[str, str] | None = None, log_path: Path | None = None)
                 if time.monotonic() > deadline:
                     raise TimeoutError("app did not start within 180 s") from None
                 time.sleep(0.5)
-        yield url
+        yield AppServer(url, process.pid, log_path)
     finally:
         process.terminate()
         try:

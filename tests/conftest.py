@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests.app_server import AppServer, running_app
 
 ROOT = Path(__file__).resolve().parents[1]
 FER_ZIP = ROOT.parent / "shared" / "data" / "fer2013.zip"
@@ -33,6 +36,13 @@ TINY_RUN_FLAGS = [
 def pytest_configure(config: pytest.Config) -> None:
     # Keep the decode cache out of the user's home and shared between the test processes.
     os.environ.setdefault("FER_CACHE_DIR", str(ROOT / ".pytest_cache" / "fer-data"))
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory) -> Iterator[AppServer]:
+    """One real app (python app.py) shared by every test that needs the default one."""
+    with running_app(log_path=tmp_path_factory.mktemp("app") / "app.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -14,21 +15,15 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 from skimage import data
 
+from fer import limits
 from fer.labels import CLASS_NAMES
 from tests.app_server import running_app
 from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory) -> str:
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    with running_app(log_path=log) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def client(app_url) -> Client:
-    return Client(app_url, verbose=False)
+def client(app_server) -> Client:
+    return Client(app_server.url, verbose=False)
 
 
 def write(tmp_path: Path, name: str, payload: bytes | Image.Image, **save) -> str:
@@ -79,7 +74,7 @@ def huge_png() -> bytes:
 
 
 BAD_INPUTS = {
-    "not_an_image.jpg": (b"hello, this is text", "not a readable image"),
+    "not_an_image.jpg": (b"hello, this is text", "not a format we recognise"),
     "truncated.jpg": (None, "not a readable image"),
     "huge.png": (None, "more than the 50,000,000"),
 }
@@ -94,8 +89,9 @@ def test_bad_files_get_a_clear_message_and_the_server_keeps_serving(client, tmp_
         payload = buffer.getvalue()[:3000]
     elif name == "huge.png":
         payload = huge_png()
-    with pytest.raises(AppError, match=message):
+    with pytest.raises(AppError, match=message) as refused:
         client.predict(handle_file(write(tmp_path, name, payload)), 3, api_name="/predict")
+    assert "/tmp" not in str(refused.value)  # the message never names a server path
     after = client.predict(handle_file(str(ROOT / "examples" / "one_face.jpg")), 1, api_name="/predict")
     assert after["faces"][0]["detected"]
 
@@ -127,21 +123,57 @@ def test_exif_rotated_and_animated_images(client, tmp_path):
     assert client.predict(handle_file(gif), 1, api_name="/predict")["faces"][0]["detected"]
 
 
-def test_page_shows_the_model_facts(app_url):
-    with urllib.request.urlopen(app_url + "config") as response:
+def test_page_shows_the_model_facts(app_server):
+    with urllib.request.urlopen(app_server.url + "config") as response:
         config = json.loads(response.read())
     texts = [c.get("props", {}).get("value") for c in config["components"]]
     facts = next(t for t in texts if isinstance(t, str) and "**Model:**" in t)
     assert "fernet_s" in facts and "validation accuracy" in facts and "Disgust" in facts
+    stated = next(t for t in texts if isinstance(t, str) and "megapixels" in t)
+    assert f"{limits.MAX_UPLOAD_MB} MB" in stated and "deleted" in stated
 
 
 def test_unreachable_fer_model_falls_back_visibly(tmp_path):
     env = {"FER_MODEL": str(tmp_path / "no-such-checkpoint"), "HF_HUB_OFFLINE": "1"}
-    with running_app(env=env) as url:
-        with urllib.request.urlopen(url + "config") as response:
+    with running_app(env=env) as server:
+        with urllib.request.urlopen(server.url + "config") as response:
             page = response.read().decode()
         assert "serving the embedded model instead" in page
-        result = Client(url, verbose=False).predict(
+        result = Client(server.url, verbose=False).predict(
             handle_file(str(ROOT / "examples" / "one_face.jpg")), 1, api_name="/predict"
         )
         assert result["model"] == "fernet_s"
+
+
+def test_a_refused_input_is_logged_in_one_line_without_a_traceback(client, app_server, tmp_path):
+    logged_before = len(app_server.log())
+    with pytest.raises(AppError, match="not a format we recognise"):
+        client.predict(handle_file(write(tmp_path, "notes.jpg", b"plain text")), 1, api_name="/predict")
+    new_lines = app_server.log()[logged_before:]
+    assert "refused notes.jpg: not a readable image" in new_lines
+    assert "Traceback" not in new_lines
+
+
+def test_decompression_bombs_cost_little_memory(client, app_server, tmp_path):
+    """8 concurrent 50-megapixel PNGs of 6 KB each: decoded once, reduced, never multiplied."""
+    bomb = write(tmp_path, "bomb.png", Image.new("1", (7071, 7071)))
+    client.predict(handle_file(str(ROOT / "examples" / "one_face.jpg")), 1, api_name="/predict")  # warm
+    app_server.reset_peak_memory()
+    before = app_server.memory_mb()["rss"]
+    jobs = [client.submit(handle_file(bomb), 1, api_name="/predict") for _ in range(8)]
+    assert all(job.result(timeout=120)["faces"][0]["box"] == [0, 0, 7071, 7071] for job in jobs)
+    # Before the fix each one held about 680 MB, and 8 at once reached 4 GB.
+    assert app_server.memory_mb()["hwm"] - before < 450
+
+
+def test_uploads_over_the_limit_are_refused_by_the_server(app_server):
+    assert app_server.upload_status(1000) == 200
+    assert app_server.upload_status((limits.MAX_UPLOAD_MB + 1) * 2**20) in (413, None)  # None: cut off mid-upload
+    assert app_server.upload_status(1000) == 200  # and it goes on serving
+
+
+@pytest.mark.parametrize("path", ["monitoring", "monitoring/summary"])
+def test_monitoring_is_not_served(app_server, path):
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(app_server.url + path)
+    assert refused.value.code == 403

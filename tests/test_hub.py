@@ -224,8 +224,8 @@ def test_fine_tune_from_the_hub_and_push_again(hub, pushed, fer_zip, tmp_path):
 
 
 def test_app_pulls_the_model_by_repo_id(hub, pushed, tmp_path):
-    with running_app(env=hub_env(hub, tmp_path, FER_MODEL="tester/fer")) as url:
-        result = Client(url, verbose=False).predict(handle_file(ONE_FACE), 1, api_name="/predict")
+    with running_app(env=hub_env(hub, tmp_path, FER_MODEL="tester/fer")) as server:
+        result = Client(server.url, verbose=False).predict(handle_file(ONE_FACE), 1, api_name="/predict")
     assert result["model"] == "fernet_t"
 
 
@@ -298,13 +298,13 @@ def test_app_with_a_stalled_hub_falls_back_to_the_embedded_model_visibly(hub, pu
     env = hub_env(hub, tmp_path, FER_MODEL="tester/fer", HF_HUB_ETAG_TIMEOUT="2", HF_HUB_DOWNLOAD_TIMEOUT="2")
     hub.stall_seconds = 4
     try:
-        with running_app(env=env) as url:
+        with running_app(env=env) as server:
             hub.stall_seconds = 0
-            page = Client(url, verbose=False)
+            page = Client(server.url, verbose=False)
             result = page.predict(handle_file(ONE_FACE), 1, api_name="/predict")
             import urllib.request
 
-            with urllib.request.urlopen(url + "config") as response:
+            with urllib.request.urlopen(server.url + "config") as response:
                 config = response.read().decode()
     finally:
         hub.stall_seconds = 0

@@ -10,9 +10,9 @@ from PIL import Image
 from skimage import data
 
 from fer.faces import EYE_DISTANCE_FRACTION, EYE_HEIGHT_FRACTION, align_face, default_detector
-from fer.images import ImageError
+from fer.images import ImageError, input_scale, open_image
 from fer.labels import CLASS_NAMES
-from fer.predict import Predictor
+from fer.predict import WORKING_SIDE, Predictor
 from tests.conftest import ROOT
 
 EXAMPLES = ROOT / "examples"
@@ -173,3 +173,21 @@ def test_grad_cam_heatmaps_are_drawn_where_each_face_is(predictor):
     assert changed[0].size > 0
     assert abs(changed[1].mean() - frame.x) < reach and abs(changed[0].mean() - frame.y) < reach
     assert changed[1].min() > frame.x - reach and changed[1].max() < frame.x + reach
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_large_photo_is_reduced_to_work_on_but_boxes_stay_in_its_pixels(predictor, fmt):
+    """Above WORKING_SIDE the photo is decoded smaller (JPEG: by the decoder itself)."""
+    photo = Image.open(ROOT / "examples" / "four_faces.jpg").convert("RGB")
+    factor = 5
+    buffer = io.BytesIO()
+    photo.resize((photo.width * factor, photo.height * factor), Image.BICUBIC).save(buffer, format=fmt)
+    assert photo.width * factor > WORKING_SIDE
+    small = sorted(face.box for face in predictor.predict(photo))
+    large = sorted(face.box for face in predictor.predict(buffer.getvalue()))
+    assert len(large) == len(small) == 4
+    for small_box, large_box in zip(small, large):
+        assert np.allclose(large_box, np.multiply(small_box, factor), atol=4 * factor)
+    reduced = open_image(buffer.getvalue(), max_side=WORKING_SIDE)
+    assert max(reduced.size) == WORKING_SIDE
+    assert input_scale(reduced) == pytest.approx(photo.width * factor / WORKING_SIDE)
