@@ -1,3 +1,5 @@
+import dataclasses
+
 import torch
 
 from fer.transforms import Augment, AugmentConfig, Preprocess, to_model_input
@@ -26,7 +28,7 @@ def test_augment_at_zero_strength_is_exactly_the_eval_preprocessing():
 
 def test_certain_flip_mirrors_every_face():
     pre = Preprocess()
-    flip_only = AugmentConfig(flip=1.0, rotation=0, scale=0, translate=0, erase=0)
+    flip_only = dataclasses.replace(AugmentConfig.scaled(0), flip=1.0)
     batch = faces()
     assert torch.allclose(Augment(pre, flip_only)(batch), to_model_input(batch, pre).flip(-1), atol=1e-5)
 
