@@ -27,7 +27,7 @@ from fer.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_conf
 from fer.model_card import write_model_card
 
 # What a push uploads, and a pull downloads: never pickles, code or training state.
-CHECKPOINT_PATTERNS = [CONFIG_FILE, WEIGHTS_FILE, "README.md", "*.json", "*.jsonl", "*.png", "*.txt"]
+CHECKPOINT_PATTERNS = [CONFIG_FILE, WEIGHTS_FILE, "README.md", "*.json", "*.jsonl", "*.png", "*.txt", "*.onnx"]
 EXCLUDED_PATTERNS = ["last/*", ".*"]  # resume state, staging folders
 
 

@@ -64,6 +64,26 @@ def _tta_results(folder: Path) -> list[str]:
     return ["", *lines] if lines else []
 
 
+def _onnx_usage(folder: Path) -> list[str]:
+    """How to run the exported ``model.onnx`` (``python -m train.export``) with onnxruntime alone."""
+    if not (folder / "model.onnx").is_file():
+        return []
+    int8 = (folder / "model_int8.onnx").is_file()
+    return [
+        "",
+        "With onnxruntime alone (`model.onnx`, written by `python -m train.export`; its metadata holds the labels"
+        " and the normalisation)" + (", or `model_int8.onnx`, its int8 version" if int8 else "") + ":",
+        "",
+        "```python",
+        "import json, numpy as np, onnxruntime as ort; from PIL import Image",
+        'session = ort.InferenceSession("model.onnx"); meta = session.get_modelmeta().custom_metadata_map',
+        'face = np.asarray(Image.open("face.png").convert("L").resize((48, 48)), np.float32)[None, None] / 255',
+        'x = (face - json.loads(meta["mean"])[0]) / json.loads(meta["std"])[0]',
+        'print(json.loads(meta["label_names"])[session.run(None, {"faces": x.astype(np.float32)})[0].argmax()])',
+        "```",
+    ]
+
+
 def write_model_card(folder: str | Path, repo_id: str | None = None) -> Path:
     """Write ``folder/README.md`` and return its path."""
     folder = Path(folder)
@@ -184,6 +204,7 @@ def write_model_card(folder: str | Path, repo_id: str | None = None) -> Path:
         "config = timm.data.resolve_data_config({}, model=model)",
         "transform = timm.data.create_transform(**config)",
         "```",
+        *_onnx_usage(folder),
     ]
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n")
     path = folder / "README.md"

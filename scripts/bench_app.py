@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from fer.annotate import draw_predictions  # noqa: E402
 from fer.faces import CenterFaceDetector  # noqa: E402
 from fer.predict import Predictor  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
+from train import bench  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 
@@ -48,13 +48,7 @@ def photo_bytes(name: str) -> bytes:
 
 
 def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return round(statistics.median(times) * 1000, 2)
+    return round(bench.median_ms(fn, repeats), 2)
 
 
 def bench_in_process(repeats: int) -> dict:

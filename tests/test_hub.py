@@ -101,6 +101,7 @@ def pushed(hub, runs, tmp_path_factory) -> dict:
     env = hub_env(hub, tmp)
     run(["-m", "train.push", str(runs["a"]), "tester/fer"], env)
     first = hub.repos["tester/fer"].branches["main"]
+    run(["-m", "train.export", str(runs["b"])], env)  # the second push carries model.onnx too
     run(["-m", "train.push", str(runs["b"]), "tester/fer", "--message", "second model"], env)
     return {"first": first, "second": hub.repos["tester/fer"].branches["main"], "env": env}
 
@@ -152,6 +153,8 @@ def test_pushing_again_keeps_history_and_revisions_pull_each_version(hub, runs, 
     latest = Path(run(["-c", code, "main"], env).stdout.strip().splitlines()[-1])
     assert digest(first / "model.safetensors") == digest(runs["a"] / "model.safetensors")
     assert digest(latest / "model.safetensors") == digest(runs["b"] / "model.safetensors")
+    assert digest(latest / "model.onnx") == digest(runs["b"] / "model.onnx") and not (first / "model.onnx").exists()
+    assert "With onnxruntime alone" in (latest / "README.md").read_text()
 
 
 def test_pulled_model_predicts_exactly_like_the_local_run(hub, runs, pushed, tmp_path):

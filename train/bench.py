@@ -34,13 +34,16 @@ FER2013_TRAIN_IMAGES = 28_709
 VARIANTS = ("eager", "channels_last", "compile")
 
 
-def _timed(fn, repeats: int) -> list[float]:
+def median_ms(fn, repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in milliseconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return times
+    return statistics.median(times) * 1000
 
 
 def trainer_args(model: str, batch_size: int, ema: bool) -> argparse.Namespace:
@@ -104,13 +107,11 @@ def bench_inference(name: str, repeats: int, img_size: int) -> dict:
     pre = Preprocess(size=img_size)
     one = torch.randint(0, 256, (1, FACE_SIZE, FACE_SIZE), dtype=torch.uint8)
     many = torch.randint(0, 256, (64, FACE_SIZE, FACE_SIZE), dtype=torch.uint8)
-    for _ in range(10):
-        model(to_model_input(one, pre))
-    single = _timed(lambda: model(to_model_input(one, pre)), repeats)
-    batch = _timed(lambda: model(to_model_input(many, pre)), max(5, repeats // 10))
+    single_ms = median_ms(lambda: model(to_model_input(one, pre)), repeats, warmup=10)
+    batch_ms = median_ms(lambda: model(to_model_input(many, pre)), max(5, repeats // 10))
     return {
-        "cpu_latency_ms_batch1": round(statistics.median(single) * 1000, 3),
-        "cpu_throughput_faces_per_s_batch64": round(64 / statistics.median(batch), 1),
+        "cpu_latency_ms_batch1": round(single_ms, 3),
+        "cpu_throughput_faces_per_s_batch64": round(64 / batch_ms * 1000, 1),
         "cpu_threads": torch.get_num_threads(),
     }
 

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _model_targets(labels: np.ndarray, label_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def model_targets(labels: np.ndarray, label_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the images whose class the model knows, and their index in its label order.
 
     Data labels are canonical FER indices; a fine-tuned model may order (or subset) its
@@ -98,7 +98,7 @@ def evaluate(
     if any(m.label_names != label_names for m in models):
         raise ValueError("ensemble members must have the same label_names in the same order")
     dataset = load_split(data, split)
-    keep, targets = _model_targets(dataset.labels, label_names)
+    keep, targets = model_targets(dataset.labels, label_names)
     faces = dataset.images[keep]
     probs = ensemble_probabilities(models, faces, tta, batch_size)
     summary = summarize(confusion_matrix(targets, probs.argmax(1).numpy(), len(label_names)), label_names)
