@@ -109,13 +109,13 @@ def bombs(server: AppServer, count: int, timeout: float) -> dict:
 
 
 def big_upload(server: AppServer, megabytes: int) -> dict:
-    status = server.upload_status(megabytes * 2**20)
+    status, _ = server.upload(megabytes * 2**20)
     return {
         "upload_mb": megabytes,
         "limit_mb": limits.MAX_UPLOAD_MB,
         "http_status": status,
         "refused": status in (413, None),
-        "serving_after": server.upload_status(1000) == 200,
+        "serving_after": server.upload(1000)[0] == 200,
     }
 
 

@@ -39,29 +39,35 @@ class AppServer:
         """Start VmHWM afresh from the current resident size (Linux's clear_refs)."""
         Path(f"/proc/{self.pid}/clear_refs").write_text("5")
 
-    def upload_status(self, size: int) -> int | None:
-        """HTTP status of a raw ``size``-byte upload (gradio_client would refuse it client-side).
+    def upload(self, payload: bytes | int, filename: str = "upload.png") -> tuple[int | None, str]:
+        """POST a multipart upload straight to the server (gradio_client would check it first).
 
-        None: the server cut the connection before taking the whole body, which it may do
-        when it answers 413 while the upload is still being sent.
+        ``payload``: the file's bytes, or a size: that many zero bytes, sent 1 MiB at a time.
+        Returns the HTTP status and body; status None: the server cut the connection before
+        taking the whole body, which it may do when it answers 413 mid-upload.
         """
         boundary = uuid.uuid4().hex
-        head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.png"\r\n\r\n'.encode()
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{filename}"\r\n\r\n'
         tail = f"\r\n--{boundary}--\r\n".encode()
+        size = payload if isinstance(payload, int) else len(payload)
         host, port = self.url.split("//")[1].rstrip("/").split(":")
         connection = http.client.HTTPConnection(host, int(port), timeout=120)
         try:
             connection.putrequest("POST", "/gradio_api/upload")
             connection.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
-            connection.putheader("Content-Length", str(len(head) + size + len(tail)))
-            connection.endheaders(head)
-            chunk = bytes(2**20)
-            for start in range(0, size, len(chunk)):
-                connection.send(chunk[: min(len(chunk), size - start)])
+            connection.putheader("Content-Length", str(len(head.encode()) + size + len(tail)))
+            connection.endheaders(head.encode())
+            if isinstance(payload, bytes):
+                connection.send(payload)
+            else:
+                chunk = bytes(2**20)
+                for start in range(0, size, len(chunk)):
+                    connection.send(chunk[: min(len(chunk), size - start)])
             connection.send(tail)
-            return connection.getresponse().status
+            response = connection.getresponse()
+            return response.status, response.read().decode()
         except (BrokenPipeError, ConnectionResetError):
-            return None
+            return None, ""
         finally:
             connection.close()
 

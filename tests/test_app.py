@@ -167,9 +167,38 @@ def test_decompression_bombs_cost_little_memory(client, app_server, tmp_path):
 
 
 def test_uploads_over_the_limit_are_refused_by_the_server(app_server):
-    assert app_server.upload_status(1000) == 200
-    assert app_server.upload_status((limits.MAX_UPLOAD_MB + 1) * 2**20) in (413, None)  # None: cut off mid-upload
-    assert app_server.upload_status(1000) == 200  # and it goes on serving
+    assert app_server.upload(1000)[0] == 200
+    assert app_server.upload((limits.MAX_UPLOAD_MB + 1) * 2**20)[0] in (413, None)  # None: cut off mid-upload
+    assert app_server.upload(1000)[0] == 200  # and it goes on serving
+
+
+def call_predict(url: str, path: str) -> str:
+    """/predict over plain HTTP with a server-side path, as a hand-made client might send it."""
+    body = json.dumps({"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, 1]}).encode()
+    request = urllib.request.Request(
+        url + "gradio_api/call/predict", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/predict/{event_id}", timeout=60) as response:
+        return response.read().decode()
+
+
+@pytest.mark.parametrize(
+    "filename", ["", ".", "../../../etc/passwd.jpg", "name with spaces ü ☺.jpg", "a" * 300 + ".jpg"]
+)
+def test_odd_upload_filenames_are_stored_safely_and_answered(app_server, filename):
+    status, body = app_server.upload((ROOT / "examples" / "one_face.jpg").read_bytes(), filename)
+    assert status == 200
+    stored = Path(json.loads(body)[0])
+    assert "etc" not in stored.parts[:-1] and len(stored.name) <= 255
+    assert '"detected": true' in call_predict(app_server.url, str(stored))
+
+
+@pytest.mark.parametrize("path", ["", ".", "/etc/passwd"])
+def test_a_path_that_was_never_uploaded_is_refused_without_naming_it(app_server, path):
+    answer = call_predict(app_server.url, path)
+    assert answer.startswith("event: error") and "/work" not in answer and "passwd" not in answer
 
 
 @pytest.mark.parametrize("path", ["monitoring", "monitoring/summary"])
