@@ -129,9 +129,11 @@ def analyse_frame(frame: np.ndarray | None) -> np.ndarray | None:
 def model_facts() -> str:
     metrics = predictor.loaded.metrics()
     accuracy = f"{metrics['accuracy']:.1%} validation accuracy (FER2013 PublicTest)" if metrics else "no metrics saved"
+    served = predictor.onnx.validation_accuracy if predictor.onnx else None
+    serving = f"served with {predictor.serving}" + (f" ({served:.1%} validation as served)" if served else "")
     classes = ", ".join(display_name(n) for n in predictor.label_names)
-    text = f"**Model:** `{predictor.model_name}` · {accuracy} · **Classes:** {classes}"
-    return text + (f"\n\n⚠️ {load_notice}" if load_notice else "")
+    text = f"**Model:** `{predictor.model_name}` · {accuracy} · {serving} · **Classes:** {classes}"
+    return text + "".join(f"\n\n⚠️ {notice}" for notice in (load_notice, predictor.notice) if notice)
 
 
 def limits_text() -> str:

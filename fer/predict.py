@@ -21,6 +21,7 @@ from fer.faces import CropFrame, Face, FaceDetector, align_face, default_detecto
 from fer.images import input_scale, open_image, to_gray, to_rgb
 from fer.inference import class_probabilities
 from fer.labels import FACE_SIZE
+from fer.onnx_classifier import OnnxClassifier, OnnxModelError, load_onnx_classifier, preferred_onnx_file
 
 # The model shipped with the project: what the app serves when FER_MODEL is not set.
 EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "fernet_s"
@@ -46,17 +47,28 @@ class FacePrediction:
 
 
 class Predictor:
-    """Detect, crop and classify every face in an image."""
+    """Detect, crop and classify every face in an image.
+
+    The classifier runs in onnxruntime when the checkpoint has an ONNX export (see
+    ``fer.onnx_classifier``), else in torch; ``serving`` says which, and ``notice`` why an
+    export that is present could not be used.
+    """
 
     def __init__(
         self,
         checkpoint: str | Path | LoadedModel | None = None,
         detector: FaceDetector | None = None,
         flip_tta: bool = False,
+        use_onnx: bool = True,
     ):
         self.loaded = checkpoint if isinstance(checkpoint, LoadedModel) else load_model(checkpoint)
         self.detector = detector or default_detector()
         self.flip_tta = flip_tta
+        self.onnx, self.notice = serving_classifier(self.loaded) if use_onnx else (None, "")
+
+    @property
+    def serving(self) -> str:
+        return f"onnxruntime, {self.onnx.precision}" if self.onnx else "torch"
 
     @property
     def label_names(self) -> list[str]:
@@ -92,14 +104,16 @@ class Predictor:
             for face, crop, frame, row in zip(faces, crops, frames, probs.tolist())
         ]
 
-    def classify(self, crops: np.ndarray) -> torch.Tensor:
+    def classify(self, crops: np.ndarray) -> np.ndarray:
         """48x48 uint8 faces (N x 48 x 48) -> probabilities (N x C)."""
+        if self.onnx is not None:
+            return self.onnx.probabilities(crops, flip=self.flip_tta)
         return class_probabilities(
             self.loaded.model,
             torch.tensor(crops, dtype=torch.uint8),  # a copy: crops may be read-only views
             self.loaded.preprocess,
             tta="flip" if self.flip_tta else "none",
-        )
+        ).numpy()
 
     @staticmethod
     def _crop(gray: Image.Image, face: Face, detected: bool) -> tuple[np.ndarray, CropFrame]:
@@ -109,6 +123,18 @@ class Predictor:
         # whole image, squared, as the face.
         crop = np.asarray(gray.resize((FACE_SIZE, FACE_SIZE), Image.BILINEAR), dtype=np.uint8)
         return crop, CropFrame(gray.width / 2, gray.height / 2, float(max(gray.size)), 0.0)
+
+
+def serving_classifier(loaded: LoadedModel) -> tuple[OnnxClassifier | None, str]:
+    """The checkpoint's ONNX classifier if it has a usable one, and a sentence if one is broken."""
+    path = preferred_onnx_file(loaded.folder)
+    if path is None or loaded.preprocess.size != FACE_SIZE:  # other sizes: torch resizes the crops
+        return None, ""
+    pre = loaded.preprocess
+    try:
+        return load_onnx_classifier(path, loaded.label_names, pre.size, pre.mean, pre.std), ""
+    except OnnxModelError as exc:
+        return None, f"{exc}; classifying with the torch weights instead."
 
 
 def _int_box(box: tuple[float, float, float, float], scale: float) -> tuple[int, int, int, int]:

@@ -4,8 +4,9 @@
 
 Measures, on 640x480 photos made from scikit-image's images:
 - end-to-end latency in-process (decode + detect + crop + classify) for one face and four faces;
-- classifier-only latency per face (batch 1) and the detector alone, as the baseline the
-  end-to-end figure is compared with;
+- classifier-only latency per face (batch 1) as served (onnxruntime when the checkpoint has an
+  ONNX export) and in torch, the baseline, in the same run; the detector alone, as the
+  baseline the end-to-end figure is compared with;
 - the Live tab's per-frame processing (detection at 320 px, classify, draw), whose inverse
   is the most frames per second the server can sustain per stream;
 - the real app (python app.py on 127.0.0.1): cold start to first answer, resident memory,
@@ -57,6 +58,7 @@ def bench_in_process(repeats: int) -> dict:
     assert len(predictor.predict(one)) == 1 and len(predictor.predict(four)) == 4
     rgb = np.asarray(Image.open(io.BytesIO(one)).convert("RGB"))
     crop = predictor.predict(one)[0].crop[None]
+    in_torch = Predictor(predictor.loaded, use_onnx=False)  # the baseline: the classifier in torch
     # The Live tab's per-frame work: detection at 320 px, classification, drawing.
     live = Predictor(predictor.loaded, detector=CenterFaceDetector(max_side=320))
     frame = Image.open(io.BytesIO(four)).convert("RGB")
@@ -67,7 +69,10 @@ def bench_in_process(repeats: int) -> dict:
         "end_to_end_ms_640x480_one_face": median_ms(lambda: predictor.predict(one), repeats),
         "end_to_end_ms_640x480_four_faces": median_ms(lambda: predictor.predict(four), repeats),
         "detector_only_ms_640x480": median_ms(lambda: predictor.detector.detect(rgb), repeats),
+        "classifier_serving": predictor.serving,
         "classifier_only_ms_per_face_batch1": median_ms(lambda: predictor.classify(crop), repeats * 2),
+        "classifier_torch_ms_per_face_batch1": median_ms(lambda: in_torch.classify(crop), repeats * 2),
+        "end_to_end_torch_ms_640x480_one_face": median_ms(lambda: in_torch.predict(one), repeats),
     }
 
 
@@ -113,6 +118,11 @@ def main() -> None:
         report["in_process"]["detector_only_ms_640x480"],
     )
     report["ratio_end_to_end_vs_detector_only"] = round(e2e / detect, 2)
+    figures = report["in_process"]
+    report["ratio_classifier_torch_vs_served"] = round(
+        figures["classifier_torch_ms_per_face_batch1"] / figures["classifier_only_ms_per_face_batch1"], 2
+    )
+    report["ratio_end_to_end_torch_vs_served"] = round(figures["end_to_end_torch_ms_640x480_one_face"] / e2e, 2)
     write_report(report, ROOT / args.out)
 
 

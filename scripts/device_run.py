@@ -116,6 +116,21 @@ def pack(data: str, dest: Path = PACKED, limit: int = 0) -> Path:
     return dest
 
 
+TRAVEL_LIMIT = 64 * 2**20  # the device tool carries the checkout plus carried paths up to this
+
+
+def travelling_bytes(extra: Path) -> int:
+    """What a device call carries: tracked and untracked-not-ignored files, plus ``extra``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    files = [ROOT / name.decode() for name in listed if name]
+    return sum(f.stat().st_size for f in files if f.is_file()) + extra.stat().st_size
+
+
 def unpack(source: Path, dest: Path) -> Path:
     """The packed file as an .npz of plain arrays that ``--data`` reads."""
     with np.load(io.BytesIO(lzma.decompress(source.read_bytes())), allow_pickle=False) as packed:
@@ -266,7 +281,16 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "pack":
         dest = pack(args.data, Path(args.dest), args.limit)
-        print(f"packed {args.data} into {dest} ({dest.stat().st_size / 2**20:.1f} MiB)")
+        total = travelling_bytes(dest)
+        print(
+            f"packed {args.data} into {dest} ({dest.stat().st_size / 2**20:.1f} MiB); "
+            f"checkout + data: {total / 2**20:.1f} of {TRAVEL_LIMIT / 2**20:.0f} MiB"
+        )
+        if total > TRAVEL_LIMIT:
+            sys.exit(
+                "error: the checkout and the packed data are over the device tool's 64 MiB: "
+                "remove large tracked files (checkpoints other than the embedded one, images) first"
+            )
         return
     started = time.monotonic()
     work, plan = Path(args.work), PLANS[args.plan]

@@ -129,6 +129,7 @@ def test_page_shows_the_model_facts(app_server):
     texts = [c.get("props", {}).get("value") for c in config["components"]]
     facts = next(t for t in texts if isinstance(t, str) and "**Model:**" in t)
     assert "fernet_s" in facts and "validation accuracy" in facts and "Disgust" in facts
+    assert "served with onnxruntime, int8" in facts and "validation as served" in facts
     stated = next(t for t in texts if isinstance(t, str) and "megapixels" in t)
     assert f"{limits.MAX_UPLOAD_MB} MB" in stated and "deleted" in stated
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
 
+from fer.data import load_split
 from fer.faces import EYE_DISTANCE_FRACTION, EYE_HEIGHT_FRACTION, align_face, default_detector
 from fer.images import ImageError, input_scale, open_image
 from fer.labels import CLASS_NAMES
@@ -191,3 +193,49 @@ def test_a_large_photo_is_reduced_to_work_on_but_boxes_stay_in_its_pixels(predic
     reduced = open_image(buffer.getvalue(), max_side=WORKING_SIDE)
     assert max(reduced.size) == WORKING_SIDE
     assert input_scale(reduced) == pytest.approx(photo.width * factor / WORKING_SIDE)
+
+
+def test_the_embedded_model_is_served_by_its_int8_onnx_export_close_to_torch(predictor, fer_zip):
+    assert predictor.serving == "onnxruntime, int8" and predictor.notice == ""
+    assert predictor.onnx.validation_accuracy > 0.65  # train.export measured it on validation
+    in_torch = Predictor(predictor.loaded, use_onnx=False)
+    faces = load_split(fer_zip, "validation", progress=False).images[:1000]
+    served, reference = predictor.classify(faces), in_torch.classify(faces)
+    assert np.allclose(served.sum(axis=1), 1.0, atol=1e-4)
+    assert (served.argmax(1) == reference.argmax(1)).mean() > 0.97
+
+
+def tiny_onnx(channels: int, classes: int) -> bytes:
+    """A valid ONNX classifier of the wrong shape: N x channels x 48 x 48 -> N x classes."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.zeros((channels * 48 * 48, classes), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["faces"], ["flat"]), helper.make_node("MatMul", ["flat", "w"], ["logits"])],
+        "tiny",
+        [helper.make_tensor_value_info("faces", TensorProto.FLOAT, ["batch", channels, 48, 48])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+        [weights],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 10
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        (lambda: b"not an onnx file", "is not a usable ONNX model"),
+        (lambda: tiny_onnx(channels=3, classes=7), "not one input 'faces' of N x 1 x 48 x 48"),
+        (lambda: tiny_onnx(channels=1, classes=5), "gives 5 classes, not the checkpoint's 7"),
+    ],
+)
+def test_a_broken_onnx_export_is_refused_in_one_sentence_and_torch_serves(tmp_path, payload, reason):
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(ROOT / "checkpoints" / "fernet_s" / name, tmp_path / name)
+    (tmp_path / "model.onnx").write_bytes(payload())
+    served = Predictor(tmp_path)
+    assert served.serving == "torch"
+    assert served.notice.startswith("model.onnx ") and reason in served.notice
+    assert served.notice.endswith("classifying with the torch weights instead.")
+    assert served.predict(EXAMPLES / "one_face.jpg")[0].detected

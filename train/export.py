@@ -30,13 +30,11 @@ from fer.atomic import atomic_write
 from fer.checkpoint import CheckpointError, LoadedModel, load_checkpoint
 from fer.data import load_split, subsample
 from fer.device import contiguous_copy
+from fer.onnx_classifier import INT8_FILE, ONNX_FILE, REPORT_FILE
 from fer.transforms import to_model_input
 from train.evaluate import model_targets
 
 OPSET = 18
-ONNX_FILE = "model.onnx"
-INT8_FILE = "model_int8.onnx"
-REPORT_FILE = "export.json"
 INT8_MAX_LOSS = 0.003  # the validation accuracy int8 may cost (a fraction) and still be kept
 CALIBRATION_FACES = 512  # training faces, stratified, that set the int8 activation ranges
 INPUT_DESCRIPTION = "faces: N x C x H x W float32, pixels scaled to 0..1 then (x - mean) / std"
