@@ -65,10 +65,18 @@ def _dynamic_centerface_model() -> bytes:
     return update_inputs_outputs_dims(model, inputs, outputs).SerializeToString()
 
 
+# Photos are detected at this long side. Smaller sides find every face of the example photos
+# down to 320 px, at a quarter of the cost, but their eye landmarks are coarser and the
+# aligned 48x48 crops change (correlation with the 640 px crop: 0.90 at 320, 0.93 at 448,
+# 0.97 for a face turned 15 degrees at 512; scripts/bench_app.py's "detector_sides"). The
+# crop is what the classifier sees, so photos keep 640; Live frames use 320 for speed.
+PHOTO_DETECTION_SIDE = 640
+
+
 class CenterFaceDetector:
     """CenterFace via onnxruntime. Thread-safe: onnxruntime sessions allow concurrent runs."""
 
-    def __init__(self, threshold: float = 0.5, max_side: int = 640, threads: int | None = None):
+    def __init__(self, threshold: float = 0.5, max_side: int = PHOTO_DETECTION_SIDE, threads: int | None = None):
         import onnxruntime
 
         self.threshold = threshold

@@ -16,6 +16,7 @@ Measures, on 640x480 photos made from scikit-image's images:
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import sys
 import time
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer.annotate import draw_predictions  # noqa: E402
-from fer.faces import CenterFaceDetector  # noqa: E402
+from fer.faces import PHOTO_DETECTION_SIDE, CenterFaceDetector  # noqa: E402
 from fer.predict import Predictor  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
 from train import bench  # noqa: E402
@@ -76,6 +77,44 @@ def bench_in_process(repeats: int) -> dict:
     }
 
 
+DETECTOR_SIDES = (256, 320, 384, 448, 512, 640)
+# Faces in each test photo (examples/ and one of scikit-image's), to check each side against.
+EXPECTED_FACES = {"four_faces.jpg": 4, "one_face.jpg": 1, "tilted_face.jpg": 1, "no_face.jpg": 0, "astronaut": 1}
+
+
+def bench_detector_sides(repeats: int) -> dict:
+    """Per detector long side: latency (640x480, four faces), faces found in each test photo,
+    and how closely the aligned crops match those of the side in use (the classifier's input)."""
+    from skimage import data
+
+    photos = {
+        name: np.asarray(Image.open(ROOT / "examples" / name).convert("RGB"))
+        for name in EXPECTED_FACES
+        if name.endswith(".jpg")
+    }
+    photos["astronaut"] = data.astronaut()
+    four = np.asarray(Image.open(io.BytesIO(photo_bytes("four_faces.jpg"))).convert("RGB"))
+    astronaut = Image.fromarray(data.astronaut())
+    turned = {angle: astronaut.rotate(angle, expand=True, fillcolor=(255, 255, 255)) for angle in (0, 15, 30)}
+    in_use = Predictor()
+    reference = {angle: in_use.predict(image)[0].crop.ravel().astype(float) for angle, image in turned.items()}
+    sides = {}
+    for side in DETECTOR_SIDES:
+        detector = CenterFaceDetector(max_side=side)
+        predictor = Predictor(in_use.loaded, detector=detector)
+        found = {name: len(detector.detect(rgb)) for name, rgb in photos.items()}
+        crops = {angle: predictor.predict(image)[0].crop.ravel().astype(float) for angle, image in turned.items()}
+        sides[str(side)] = {
+            "ms_640x480_four_faces": median_ms(functools.partial(detector.detect, four), repeats),
+            "faces_found": found,
+            "all_found": found == EXPECTED_FACES,
+            "crop_correlation_with_side_in_use_at_0_15_30_degrees": [
+                round(float(np.corrcoef(reference[a], crops[a])[0, 1]), 3) for a in (0, 15, 30)
+            ],
+        }
+    return {"photo_side_in_use": PHOTO_DETECTION_SIDE, "sides": sides}
+
+
 def bench_server(requests: int, callers: int) -> dict:
     from gradio_client import Client, handle_file
 
@@ -112,7 +151,11 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=80)
     p.add_argument("--callers", type=int, default=8)
     args = p.parse_args()
-    report = {"in_process": bench_in_process(args.repeats), "server": bench_server(args.requests, args.callers)}
+    report = {
+        "in_process": bench_in_process(args.repeats),
+        "detector_sides": bench_detector_sides(args.repeats),
+        "server": bench_server(args.requests, args.callers),
+    }
     e2e, detect = (
         report["in_process"]["end_to_end_ms_640x480_one_face"],
         report["in_process"]["detector_only_ms_640x480"],
