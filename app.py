@@ -119,11 +119,16 @@ def show_face(faces: list[dict] | None, index: int | None, top_k: float):
 
 @spaces.GPU
 def analyse_frame(frame: np.ndarray | None) -> np.ndarray | None:
-    """The Live tab: boxes and labels on each webcam frame."""
+    """The Live tab: boxes and labels on each webcam frame; a frame without a face is left as it is.
+
+    (A photo without a face is classified whole and says so; a video frame has no room to
+    say so, and a label on a wall or a test pattern would look like a real answer.)
+    """
     if frame is None:
         return None
     image = Image.fromarray(frame)
-    return np.asarray(draw_predictions(image, live_predictor.predict(image)))
+    faces = [face for face in live_predictor.predict(image) if face.detected]
+    return np.asarray(draw_predictions(image, faces)) if faces else frame
 
 
 def model_facts() -> str:
