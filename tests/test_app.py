@@ -17,6 +17,7 @@ from skimage import data
 
 from fer import limits
 from fer.labels import CLASS_NAMES
+from scripts import api_example
 from tests.app_server import running_app
 from tests.conftest import ROOT
 
@@ -207,3 +208,14 @@ def test_monitoring_is_not_served(app_server, path):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(app_server.url + path)
     assert refused.value.code == 403
+
+
+def test_the_readme_shows_what_predict_really_returns(app_server):
+    shown = api_example.shown_in_readme()
+    answer = api_example.rounded(api_example.call_example(app_server.url))
+    assert answer["model"] == shown["model"]
+    assert [face["box"] for face in answer["faces"]] == [face["box"] for face in shown["faces"]]
+    for got, documented in zip(answer["faces"], shown["faces"]):
+        assert [t["label"] for t in got["top_k"]] == [t["label"] for t in documented["top_k"]]
+        # int8 kernels may round differently on another CPU: scores agree to a hundredth.
+        assert all(abs(got["scores"][k] - v) <= 0.01 for k, v in documented["scores"].items())
