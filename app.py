@@ -22,6 +22,7 @@ from fer import limits
 from fer.annotate import draw_predictions
 from fer.explain import grad_cam, paint_heatmap
 from fer.faces import CenterFaceDetector
+from fer.image_input import refuse_oversize_in_one_sentence
 from fer.images import MAX_PIXELS, ImageError, open_image
 from fer.labels import display_name
 from fer.predict import WORKING_SIDE, FacePrediction, Predictor, load_model_with_fallback
@@ -157,8 +158,8 @@ with gr.Blocks(
     with gr.Tab("Photo"):
         with gr.Row():
             with gr.Column():
-                photo = gr.Image(
-                    sources=["upload", "webcam", "clipboard"], type="filepath", label="Photo", elem_id="photo"
+                photo = refuse_oversize_in_one_sentence(
+                    gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath", label="Photo", elem_id="photo")
                 )
                 top_k = gr.Slider(1, NUM_CLASSES, value=3, step=1, label="Top-k expressions")
                 heatmap = gr.Checkbox(label="Show heatmap (where the model looked)")
@@ -188,13 +189,15 @@ with gr.Blocks(
         gr.Markdown("Turn on the webcam: boxes and labels follow the faces on every frame.")
         with gr.Row():
             # 320x240 frames: less to encode, send and decode per frame; faces stay findable.
-            webcam = gr.Image(
-                sources=["webcam"],
-                streaming=True,
-                type="numpy",
-                label="Webcam",
-                elem_id="webcam",
-                webcam_options=gr.WebcamOptions(constraints={"video": {"width": 320, "height": 240}}),
+            webcam = refuse_oversize_in_one_sentence(
+                gr.Image(
+                    sources=["webcam"],
+                    streaming=True,
+                    type="numpy",
+                    label="Webcam",
+                    elem_id="webcam",
+                    webcam_options=gr.WebcamOptions(constraints={"video": {"width": 320, "height": 240}}),
+                )
             )
             # JPEG frames: encoding a PNG per frame costs more than detecting the faces in it.
             live = gr.Image(label="Live", type="numpy", format="jpeg", elem_id="live-output")

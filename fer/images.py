@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 # before decoding. Pillow's own check is set to the same limit and made an error, so every
 # decoder in the process refuses such images too, Gradio's own for streamed frames included.
 MAX_PIXELS = 50_000_000
+TOO_MANY_PIXELS = f"image has more than the {MAX_PIXELS:,} pixels we accept"
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
@@ -61,7 +62,7 @@ def open_image(source: bytes | str | Path | Image.Image, max_side: int | None = 
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"image has more than the {MAX_PIXELS:,} pixels we accept") from exc
+        raise ImageError(TOO_MANY_PIXELS) from exc
     except Image.UnidentifiedImageError as exc:  # its message names the server's file: not shown
         raise ImageError("not a readable image: not a format we recognise") from exc
     except (OSError, SyntaxError, ValueError) as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.utils import QueueError, Status
+from PIL import Image
 
 from fer import limits
 from tests.conftest import ROOT
@@ -59,7 +60,7 @@ def start_live_stream(browser, url: str):
     return output
 
 
-def test_upload_a_photo_and_see_boxes_and_labels(playwright, app_server):
+def test_upload_a_photo_and_see_boxes_and_labels(playwright, app_server, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     browser = launch(playwright)
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
@@ -78,6 +79,10 @@ def test_upload_a_photo_and_see_boxes_and_labels(playwright, app_server):
     page.locator("#photo button[aria-label='Remove Image']").click()
     page.locator("#status").get_by_text("Upload a photo").wait_for(timeout=30_000)
     assert page.get_by_text("Error").count() == 0
+    # A photo over the pixel limit (Gradio opens it before the app does) gets the sentence.
+    Image.new("1", (7100, 7100)).save(tmp_path / "huge.png")
+    page.locator("#photo input[type=file]").set_input_files(str(tmp_path / "huge.png"))
+    page.get_by_text("more than the 50,000,000 pixels").first.wait_for(timeout=60_000)
     browser.close()
 
 
