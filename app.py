@@ -118,7 +118,6 @@ def show_face(faces: list[dict] | None, index: int | None, top_k: float):
     return gr.Label(value=label_value(face), num_top_classes=k), face_rows(faces, k)
 
 
-@spaces.GPU
 def analyse_frame(frame: np.ndarray | None) -> np.ndarray | None:
     """The Live tab: boxes and labels on each webcam frame; a frame without a face is left as it is.
 
