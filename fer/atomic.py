@@ -32,6 +32,7 @@ def atomic_write(path: str | Path, write: Callable[[str], object], durable: bool
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes files only their owner can read; checkpoints are to share
         commit_file(tmp, path, durable)
     finally:
         if os.path.exists(tmp):

@@ -11,6 +11,7 @@ torch measured in the same run.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -57,7 +58,8 @@ def main() -> None:
         folder = Path(scratch)
         for name in (CONFIG_FILE, WEIGHTS_FILE):
             shutil.copy(Path(args.checkpoint) / name, folder / name)
-        report = {"checkpoint": args.checkpoint, "threads": THREADS, "export": export.export(folder, args.data, True)}
+        checkpoint = os.path.relpath(args.checkpoint, ROOT)  # no machine paths in the figures
+        report = {"checkpoint": checkpoint, "threads": THREADS, "export": export.export(folder, args.data, True)}
         model = load_checkpoint(folder).model.eval()
 
         def run_torch(batch: np.ndarray) -> None:

@@ -10,7 +10,7 @@ There, through the device tool (``carry: [".devdata"]``), as often as the lease 
 
 Here, in CI (CPU, a tiny subset, the same code path end to end):
 
-    python scripts/device_run.py run --dry-run --out /tmp/device-dry-run
+    python scripts/device_run.py run --dry-run --out ../fer-dry-run
 
 ``run`` unpacks the data into a work folder on the machine, starts every config of the
 plan at once on the one GPU (a 48x48 data set fits in its memory many times over), sends
@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -272,7 +273,11 @@ def main(argv: list[str] | None = None) -> None:
     rn.add_argument("--plan", default="smoke", choices=sorted(PLANS))
     rn.add_argument("--only", nargs="+", default=None, help="run only these runs of the plan")
     rn.add_argument("--packed", default=str(PACKED))
-    rn.add_argument("--work", default="/tmp/fer-device", help="kept between calls while the machine is warm")
+    rn.add_argument(
+        "--work",
+        default=str(Path(tempfile.gettempdir()) / "fer-device"),
+        help="kept between calls while the machine is warm (default: fer-device in the system's temp folder)",
+    )
     rn.add_argument("--out", default=os.environ.get("OUT", "device-out"))
     rn.add_argument("--budget-s", type=float, default=540, help="wall-clock budget of this call")
     rn.add_argument("--init-dir", default=None, help="returned checkpoints (<dir>/<run>/) to warm-start from")

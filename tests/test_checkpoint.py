@@ -1,12 +1,14 @@
 """Hub-format checkpoints: round trip through our loader and through plain timm."""
 
 import json
+from pathlib import Path
 
 import pytest
 import timm
 import torch
 from safetensors.torch import save_file
 
+from fer.atomic import atomic_write
 from fer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from fer.labels import CLASS_NAMES
 from fer.models import create_model
@@ -90,3 +92,9 @@ def test_model_args_outside_the_allow_list_are_refused_naming_the_field(tmp_path
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=f"model_args field '{field}'"):
         load_checkpoint(tmp_path)
+
+
+def test_atomically_written_files_are_readable_by_others(tmp_path):
+    target = tmp_path / "shared.json"
+    atomic_write(target, lambda tmp: Path(tmp).write_text("{}"))
+    assert target.read_text() == "{}" and target.stat().st_mode & 0o044 == 0o044

@@ -75,3 +75,11 @@ def test_the_model_card_shows_how_to_run_it_with_onnxruntime(exported, monkeypat
     monkeypatch.chdir(folder)
     exec(snippet, {})  # the card's code, as a reader would paste it
     assert capsys.readouterr().out.strip() in CLASS_NAMES
+
+
+def test_the_onnx_files_name_no_file_of_the_machine_that_exported_them(exported):
+    folder, report = exported
+    names = [export.ONNX_FILE] + ([export.INT8_FILE] if report["int8"]["kept"] else [])
+    for name in names:
+        data = (folder / name).read_bytes()
+        assert str(ROOT).encode() not in data and b"site-packages" not in data, name

@@ -70,6 +70,10 @@ def export_onnx(loaded: LoadedModel, path: Path) -> Path:
         verbose=False,
     )
     proto = program.model_proto
+    for node in proto.graph.node:
+        # The exporter's debugging notes (stack traces, module paths) name files on the
+        # machine that exported it: nothing a user of the model needs.
+        del node.metadata_props[:]
     onnx.helper.set_model_props(proto, onnx_metadata(loaded))
     atomic_write(path, lambda tmp: onnx.save(proto, tmp))
     return path
