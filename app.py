@@ -34,7 +34,7 @@ log = logging.getLogger("fer.app")
 
 loaded, load_notice = load_model_with_fallback(os.environ.get("FER_MODEL"))
 predictor = Predictor(loaded)
-live_predictor = Predictor(loaded, detector=CenterFaceDetector(max_side=LIVE_DETECTION_SIDE))
+live_predictor = predictor.with_detector(CenterFaceDetector(max_side=LIVE_DETECTION_SIDE))
 NUM_CLASSES = len(predictor.label_names)
 
 

@@ -8,6 +8,7 @@ truncated files) are handled once, here.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from pathlib import Path
 
@@ -40,6 +41,8 @@ def open_image(source: bytes | str | Path | Image.Image, max_side: int | None = 
     Raises ImageError with a one-sentence reason for non-images, truncated files and
     images too large to decode safely.
     """
+    if isinstance(source, Image.Image) and INPUT_SCALE in source.info and max(source.size) <= (max_side or math.inf):
+        return source  # already opened here (decoded, upright, within max_side): nothing to redo
     try:
         if isinstance(source, Image.Image):
             img = source

@@ -14,6 +14,7 @@ from pathlib import Path
 from huggingface_hub import ModelCard, ModelCardData
 
 from fer.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from fer.onnx_classifier import INT8_FILE, ONNX_FILE
 
 LIMITATIONS = """\
 - **Data.** FER2013 is 35,887 48x48 grayscale faces found by Google image search and labelled
@@ -65,18 +66,18 @@ def _tta_results(folder: Path) -> list[str]:
 
 
 def _onnx_usage(folder: Path) -> list[str]:
-    """How to run the exported ``model.onnx`` (``python -m train.export``) with onnxruntime alone."""
-    if not (folder / "model.onnx").is_file():
+    """How to run the ONNX export (``python -m train.export``) with onnxruntime alone."""
+    if not (folder / ONNX_FILE).is_file():
         return []
-    int8 = (folder / "model_int8.onnx").is_file()
+    int8 = (folder / INT8_FILE).is_file()
     return [
         "",
-        "With onnxruntime alone (`model.onnx`, written by `python -m train.export`; its metadata holds the labels"
-        " and the normalisation)" + (", or `model_int8.onnx`, its int8 version" if int8 else "") + ":",
+        f"With onnxruntime alone (`{ONNX_FILE}`, written by `python -m train.export`; its metadata holds the labels"
+        " and the normalisation)" + (f", or `{INT8_FILE}`, its int8 version" if int8 else "") + ":",
         "",
         "```python",
         "import json, numpy as np, onnxruntime as ort; from PIL import Image",
-        'session = ort.InferenceSession("model.onnx"); meta = session.get_modelmeta().custom_metadata_map',
+        f'session = ort.InferenceSession("{ONNX_FILE}"); meta = session.get_modelmeta().custom_metadata_map',
         'face = np.asarray(Image.open("face.png").convert("L").resize((48, 48)), np.float32)[None, None] / 255',
         'x = (face - json.loads(meta["mean"])[0]) / json.loads(meta["std"])[0]',
         'print(json.loads(meta["label_names"])[session.run(None, {"faces": x.astype(np.float32)})[0].argmax()])',

@@ -8,6 +8,7 @@ from the app's worker threads are safe.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,12 @@ class Predictor:
         self.detector = detector or default_detector()
         self.flip_tta = flip_tta
         self.onnx, self.notice = serving_classifier(self.loaded) if use_onnx else (None, "")
+
+    def with_detector(self, detector: FaceDetector) -> Predictor:
+        """The same model and classifier session with another detector (Live detects smaller)."""
+        other = copy.copy(self)
+        other.detector = detector
+        return other
 
     @property
     def serving(self) -> str:

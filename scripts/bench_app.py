@@ -61,7 +61,7 @@ def bench_in_process(repeats: int) -> dict:
     crop = predictor.predict(one)[0].crop[None]
     in_torch = Predictor(predictor.loaded, use_onnx=False)  # the baseline: the classifier in torch
     # The Live tab's per-frame work: detection at 320 px, classification, drawing.
-    live = Predictor(predictor.loaded, detector=CenterFaceDetector(max_side=320))
+    live = predictor.with_detector(CenterFaceDetector(max_side=320))
     frame = Image.open(io.BytesIO(four)).convert("RGB")
     live_ms = median_ms(lambda: draw_predictions(frame.copy(), live.predict(frame)), repeats)
     return {
@@ -101,7 +101,7 @@ def bench_detector_sides(repeats: int) -> dict:
     sides = {}
     for side in DETECTOR_SIDES:
         detector = CenterFaceDetector(max_side=side)
-        predictor = Predictor(in_use.loaded, detector=detector)
+        predictor = in_use.with_detector(detector)
         found = {name: len(detector.detect(rgb)) for name, rgb in photos.items()}
         crops = {angle: predictor.predict(image)[0].crop.ravel().astype(float) for angle, image in turned.items()}
         sides[str(side)] = {
