@@ -1,0 +1,105 @@
+"""Land a training run as an embedded checkpoint: one command instead of a page of steps.
+
+    python scripts/land_model.py ../runs/fernet_s-r4 --data ../shared/data/fer2013.zip
+
+Copies the run's best epoch into ``checkpoints/<name>/`` and rebuilds everything the app,
+the card and issue #10's deliverables read from it: curves, confusion matrix, report,
+the validation evaluations (plain, flip TTA with corruptions, ten-crop), the int8 ONNX
+export the app serves, and the model card. It stops, leaving the old checkpoint in place,
+if re-evaluating the copied weights does not reproduce the run's logged accuracy exactly.
+
+Paths in ``train_args.json`` are rewritten relative to the repository, so that the card's
+training command works on another machine and no machine's folders are published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from fer.onnx_classifier import INT8_FILE, REPORT_FILE  # noqa: E402
+from train import evaluate, export  # noqa: E402
+from train.outputs import write_reports  # noqa: E402
+
+RUN_FILES = ("config.json", "model.safetensors", "metrics.json", "metrics.jsonl", "train_args.json")
+PATH_ARGS = ("data", "out", "init", "teacher")
+
+
+def relative_to_repo(value: str) -> str:
+    """An absolute path as the repository-relative path a reader of the card would type."""
+    return os.path.relpath(value, REPO) if os.path.isabs(value) else value
+
+
+def copy_run(run: Path, staged: Path) -> None:
+    for name in RUN_FILES:
+        shutil.copy2(run / name, staged / name)
+    args_path = staged / "train_args.json"
+    args = json.loads(args_path.read_text())
+    for key in PATH_ARGS:
+        if isinstance(args.get(key), str):
+            args[key] = relative_to_repo(args[key])
+    args_path.write_text(json.dumps(args, indent=2))
+
+
+def check_reproduced(staged: Path, data: str) -> float:
+    """Re-evaluate the copied weights; refuse them unless they give the run's logged accuracy."""
+    logged = json.loads((staged / "metrics.json").read_text())["accuracy"]
+    measured = evaluate.main([str(staged), "--data", data, "--split", "validation"])["accuracy"]
+    if measured != logged:
+        raise SystemExit(f"error: re-evaluation gave {measured:.6f}, the run logged {logged:.6f}; not landed")
+    return measured
+
+
+def evaluate_with_tta(staged: Path, data: str) -> None:
+    """Flip TTA with corruptions, and ten-crop: the card reports both."""
+    evaluate.main([str(staged), "--data", data, "--split", "validation", "--tta", "flip", "--corruptions"])
+    evaluate.main([str(staged), "--data", data, "--split", "validation", "--tta", "tencrop"])
+    for picture in staged.glob("eval_*_confusion.png"):
+        picture.unlink()  # the training confusion matrix is the one the card shows
+
+
+def export_int8(staged: Path, data: str) -> None:
+    """Keep only the int8 model (if it passed) and the report: the fp32 ONNX would not fit the repo."""
+    report = export.export(staged, data, int8=True)
+    (staged / export.ONNX_FILE).unlink()
+    if not report["int8"]["kept"]:
+        print(f"int8 export cost {-report['int8']['accuracy_change']:.4f}; the app will serve the torch weights")
+
+
+def land(run: Path, data: str, target: Path) -> Path:
+    """Build the checkpoint in a temporary folder; replace ``target`` only when all of it worked."""
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / target.name  # the card is titled after its folder
+        staged.mkdir()
+        copy_run(run, staged)
+        accuracy = check_reproduced(staged, data)
+        evaluate_with_tta(staged, data)
+        export_int8(staged, data)
+        history = [json.loads(line) for line in (staged / "metrics.jsonl").read_text().splitlines() if line]
+        write_reports(staged, history, repo_id=None)  # plots and the card, which reads the TTA results
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(staged, target)
+    print(f"landed {run} as {target} (validation {accuracy:.4f}); {REPORT_FILE} and {INT8_FILE} rebuilt")
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run", type=Path, help="a training run folder (its best epoch is landed)")
+    p.add_argument("--data", required=True, help="FER2013 zip/folder, for the evaluations and int8 calibration")
+    p.add_argument("--name", default="fernet_s", help="checkpoint folder name under checkpoints/")
+    args = p.parse_args(argv)
+    land(args.run, args.data, REPO / "checkpoints" / args.name)
+
+
+if __name__ == "__main__":
+    main()

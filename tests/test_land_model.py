@@ -1,0 +1,50 @@
+"""scripts/land_model.py: a run becomes the embedded checkpoint only if its numbers reproduce."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import land_model  # noqa: E402
+
+EMBEDDED = ROOT / "checkpoints" / "fernet_s"
+
+
+@pytest.fixture
+def run(tmp_path, fer_zip):
+    """A run folder as the trainer leaves it, launched with absolute paths."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in land_model.RUN_FILES:
+        shutil.copy(EMBEDDED / name, folder / name)
+    args = json.loads((folder / "train_args.json").read_text())
+    args.update(data=str(fer_zip.resolve()), out=str(folder), init=str(ROOT / "checkpoints" / "fernet_s"))
+    (folder / "train_args.json").write_text(json.dumps(args))
+    return folder
+
+
+def test_the_landed_training_arguments_name_no_folder_of_this_machine(run, tmp_path):
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    land_model.copy_run(run, staged)
+    args = json.loads((staged / "train_args.json").read_text())
+    assert args["init"] == "checkpoints/fernet_s"
+    for key in ("data", "out", "init"):
+        assert not args[key].startswith("/"), args[key]
+
+
+def test_a_run_whose_accuracy_does_not_reproduce_is_refused_and_the_target_kept(run, tmp_path, fer_zip):
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "accuracy": metrics["accuracy"] + 0.01}))
+    target = tmp_path / "checkpoints" / "fernet_s"
+    target.mkdir(parents=True)
+    (target / "config.json").write_text("{}")
+    with pytest.raises(SystemExit, match=r"re-evaluation gave 0\.\d{6}, the run logged 0\.\d{6}; not landed"):
+        land_model.land(run, str(fer_zip), target)
+    assert [p.name for p in target.iterdir()] == ["config.json"]
