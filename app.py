@@ -2,6 +2,7 @@
 
     python app.py                          # the embedded model, on http://127.0.0.1:7860
     FER_MODEL=user/repo python app.py      # a model from the Hub (or a local checkpoint folder)
+    FER_ONNX=0 python app.py               # classify with torch even where an ONNX export exists
 
 Wiring only: detection, classification, heatmaps and drawing live in ``fer``. Public
 API: ``/predict`` (image file, top_k) -> JSON; see the README. UI events are private.
@@ -20,20 +21,18 @@ from PIL import Image
 
 from fer import limits
 from fer.annotate import draw_predictions
-from fer.explain import grad_cam, paint_heatmap
 from fer.faces import CenterFaceDetector
 from fer.image_input import refuse_oversize_in_one_sentence
 from fer.images import MAX_PIXELS, ImageError, open_image
 from fer.labels import display_name
-from fer.predict import WORKING_SIDE, FacePrediction, Predictor, load_model_with_fallback
+from fer.predict import WORKING_SIDE, FacePrediction, predictor_with_fallback
 
 EXAMPLES = Path(__file__).parent / "examples"
 MAX_DISPLAY_SIDE = 1280  # annotated images are shown at most this large
 LIVE_DETECTION_SIDE = 320  # live frames are detected at this size: speed over tiny faces
 log = logging.getLogger("fer.app")
 
-loaded, load_notice = load_model_with_fallback(os.environ.get("FER_MODEL"))
-predictor = Predictor(loaded)
+predictor, load_notice = predictor_with_fallback(os.environ.get("FER_MODEL"), os.environ.get("FER_ONNX") != "0")
 live_predictor = predictor.with_detector(CenterFaceDetector(max_side=LIVE_DETECTION_SIDE))
 NUM_CLASSES = len(predictor.label_names)
 
@@ -88,6 +87,8 @@ def analyse_photo(image_path: str | None, top_k: float, show_heatmap: bool):
     k = clamp_top_k(top_k)
     canvas = image.convert("RGB")
     if show_heatmap:
+        from fer.explain import grad_cam, paint_heatmap  # torch, imported only when a heatmap is asked for
+
         top = [predictor.label_names.index(face.top_k(1)[0]["label"]) for face in faces]
         heat = grad_cam(predictor.loaded, np.stack([face.crop for face in faces]), top)
         for face, face_heat in zip(faces, heat):
@@ -132,7 +133,7 @@ def analyse_frame(frame: np.ndarray | None) -> np.ndarray | None:
 
 
 def model_facts() -> str:
-    metrics = predictor.loaded.metrics()
+    metrics = predictor.info.metrics()
     accuracy = f"{metrics['accuracy']:.1%} validation accuracy (FER2013 PublicTest)" if metrics else "no metrics saved"
     served = predictor.onnx.validation_accuracy if predictor.onnx else None
     serving = f"served with {predictor.serving}" + (f" ({served:.1%} validation as served)" if served else "")

@@ -1,7 +1,7 @@
 """Facial expression recognition: data, models, training, serving.
 
-Importing ``fer`` registers our architectures with timm, so that
-``timm.create_model("local-dir:...")`` can rebuild a checkpoint of a custom model.
+Importing ``fer`` imports nothing heavy: the app serves an exported model with
+onnxruntime alone, without torch. ``import fer.models`` registers our architectures with
+timm, so that ``timm.create_model("local-dir:...")`` can rebuild a checkpoint of a custom
+model; ``fer.checkpoint.load_checkpoint`` does that itself.
 """
-
-from fer import models as _models  # noqa: F401  (registers FerNet variants with timm)

@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from fer.images import ImageError
-from fer.predict import Predictor, load_model
+from fer.predict import Predictor
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.source.exists():
         p.error(f"{args.source} does not exist")
-    predictor = Predictor(load_model(args.model), flip_tta=args.tta)
+    predictor = Predictor(args.model, flip_tta=args.tta)
     rows, skipped = predict_all(predictor, args.source, max(1, args.every), progress=not args.no_progress)
     write_rows(rows, args.out)
     print(f"{len(rows)} faces -> {args.out}" + (f"; skipped {len(skipped)} unreadable file(s):" if skipped else ""))

@@ -2,17 +2,16 @@
 
 A training run's folder, ``checkpoints/<name>/`` and a Hub repo all hold the same two
 files, so one loader serves all three, and plain timm can read them too
-(``timm.create_model("local-dir:<folder>", pretrained=True)`` after ``import fer``).
+(``timm.create_model("local-dir:<folder>", pretrained=True)`` after ``import fer.models``).
 Only safetensors weights are ever read: a folder holding nothing but a pickle
 (``pytorch_model.bin``) is refused rather than unpickled.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import timm
@@ -22,40 +21,22 @@ from timm.models._hub import save_config_for_hf
 from torch import nn
 
 from fer.atomic import commit_file
-from fer.transforms import Preprocess
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-
-
-# The only ``model_args`` a checkpoint may pass to ``timm.create_model``, with plain values.
-# Others are refused: ``checkpoint_path`` or ``pretrained_cfg_overlay`` would make timm read
-# a file named by whoever wrote the config, outside the checkpoint.
-ALLOWED_MODEL_ARGS = frozenset({"in_chans", "num_classes", "drop_rate", "drop_path_rate", "global_pool"})
-
-
-class CheckpointError(ValueError):
-    """A folder or repo that is not a usable FER checkpoint; the message says why."""
+from fer.checkpoint_info import (  # noqa: F401  (CheckpointError and the file names are part of this API)
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    CheckpointInfo,
+    read_checkpoint_info,
+    resolve_checkpoint,
+)
+from fer.preprocess import Preprocess
 
 
 @dataclass
-class LoadedModel:
-    """A model ready for inference, with what it needs to be fed and read correctly."""
+class LoadedModel(CheckpointInfo):
+    """A checkpoint's torch model, ready for inference, with what it needs to be fed and read."""
 
-    model: nn.Module
-    label_names: list[str]
-    preprocess: Preprocess
-    config: dict
-    folder: Path  # where config.json and the weights were read from
-
-    def metrics(self) -> dict:
-        """The validation metrics saved beside the weights (empty if there are none)."""
-        path = self.folder / "metrics.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
-
-    @property
-    def architecture(self) -> str:
-        return self.config["architecture"]
+    model: nn.Module = field(repr=False, kw_only=True)
 
 
 def save_checkpoint(model: nn.Module, folder: str | Path, label_names: list[str], preprocess: Preprocess) -> None:
@@ -85,39 +66,12 @@ def save_checkpoint(model: nn.Module, folder: str | Path, label_names: list[str]
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def read_config(folder: str | Path) -> dict:
-    """The checkpoint's ``config.json``, checked for what a FER checkpoint must carry."""
-    folder = Path(folder)
-    config_path = folder / CONFIG_FILE
-    if not config_path.is_file():
-        raise CheckpointError(f"{folder} is not a checkpoint: it has no {CONFIG_FILE}")
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{config_path} is not valid JSON ({exc})") from exc
-    for key in ("architecture", "num_classes", "label_names", "pretrained_cfg"):
-        if key not in config:
-            raise CheckpointError(f"{config_path} has no {key!r}: not a FER checkpoint made by this project or timm")
-    for key, value in config.get("model_args", {}).items():
-        if key not in ALLOWED_MODEL_ARGS:
-            raise CheckpointError(
-                f"{config_path}: model_args field {key!r} is not allowed (only {', '.join(sorted(ALLOWED_MODEL_ARGS))})"
-            )
-        if not isinstance(value, (bool, int, float)) and not (isinstance(value, str) and value.isidentifier()):
-            raise CheckpointError(f"{config_path}: model_args field {key!r} must be a number or a plain name")
-    if len(config["label_names"]) != config["num_classes"]:
-        raise CheckpointError(
-            f"{config_path}: {len(config['label_names'])} label_names for {config['num_classes']} classes"
-        )
-    return config
-
-
 def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Build the model described by ``folder``'s config and load its safetensors weights."""
-    import fer  # noqa: F401  (registers custom architectures before timm looks them up)
+    import fer.models  # noqa: F401  (registers custom architectures before timm looks them up)
 
-    folder = Path(folder)
-    config = read_config(folder)
+    info = read_checkpoint_info(folder)
+    folder, config = info.folder, info.config
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         pickles = sorted(p.name for p in folder.glob("*.bin")) + sorted(p.name for p in folder.glob("*.pt*"))
@@ -133,10 +87,9 @@ def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> L
         raise CheckpointError(f"{weights} does not match {config['architecture']}: {exc}") from exc
     model.pretrained_cfg = {**getattr(model, "pretrained_cfg", {}), **config["pretrained_cfg"]}
     model.to(device).eval()
-    return LoadedModel(
-        model=model,
-        label_names=list(config["label_names"]),
-        preprocess=Preprocess.from_pretrained_cfg(config["pretrained_cfg"]),
-        config=config,
-        folder=folder,
-    )
+    return LoadedModel(**vars(info), model=model)
+
+
+def load_model(reference: str | Path | None = None, revision: str | None = None) -> LoadedModel:
+    """A checkpoint's torch model by local folder or Hub repo id (see ``resolve_checkpoint``)."""
+    return load_checkpoint(resolve_checkpoint(reference, revision))

@@ -23,7 +23,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from fer.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_config
+from fer.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_config
 from fer.model_card import write_model_card
 
 # What a push uploads, and a pull downloads: never pickles, code or training state.

@@ -7,11 +7,14 @@ evaluator and the app sees the same numbers.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
+from fer.checkpoint import LoadedModel
 from fer.device import inference_compute
-from fer.transforms import Preprocess, to_model_input, tta_views
+from fer.preprocess import Preprocess
+from fer.transforms import to_model_input, tta_views
 
 
 @torch.inference_mode()
@@ -41,3 +44,9 @@ def class_probabilities(
     if not outputs:
         return torch.empty(0, 0)
     return torch.cat(outputs).float()
+
+
+def numpy_probabilities(loaded: LoadedModel, faces: np.ndarray, tta: str = "none") -> np.ndarray:
+    """``class_probabilities`` for numpy callers (the app's torch path): uint8 faces in, N x C out."""
+    as_tensor = torch.tensor(faces, dtype=torch.uint8)  # a copy: crops may be read-only views
+    return class_probabilities(loaded.model, as_tensor, loaded.preprocess, tta=tta).numpy()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from fer.checkpoint import CONFIG_FILE, WEIGHTS_FILE
-from fer.onnx_classifier import INT8_FILE, ONNX_FILE
+from fer.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE
+from fer.onnx_classifier import INT8_FILE, preferred_onnx_file
 
 LIMITATIONS = """\
 - **Data.** FER2013 is 35,887 48x48 grayscale faces found by Google image search and labelled
@@ -67,17 +67,19 @@ def _tta_results(folder: Path) -> list[str]:
 
 def _onnx_usage(folder: Path) -> list[str]:
     """How to run the ONNX export (``python -m train.export``) with onnxruntime alone."""
-    if not (folder / ONNX_FILE).is_file():
+    path = preferred_onnx_file(folder)
+    if path is None:
         return []
-    int8 = (folder / INT8_FILE).is_file()
+    int8 = path.name == INT8_FILE
+    what = "int8, within 0.3 points of the fp32 model's validation accuracy" if int8 else "fp32"
     return [
         "",
-        f"With onnxruntime alone (`{ONNX_FILE}`, written by `python -m train.export`; its metadata holds the labels"
-        " and the normalisation)" + (f", or `{INT8_FILE}`, its int8 version" if int8 else "") + ":",
+        f"With onnxruntime alone (`{path.name}`, {what}, written by `python -m train.export`; its metadata holds"
+        " the labels and the normalisation):",
         "",
         "```python",
         "import json, numpy as np, onnxruntime as ort; from PIL import Image",
-        f'session = ort.InferenceSession("{ONNX_FILE}"); meta = session.get_modelmeta().custom_metadata_map',
+        f'session = ort.InferenceSession("{path.name}"); meta = session.get_modelmeta().custom_metadata_map',
         'face = np.asarray(Image.open("face.png").convert("L").resize((48, 48)), np.float32)[None, None] / 255',
         'x = (face - json.loads(meta["mean"])[0]) / json.loads(meta["std"])[0]',
         'print(json.loads(meta["label_names"])[session.run(None, {"faces": x.astype(np.float32)})[0].argmax()])',
@@ -196,7 +198,7 @@ def write_model_card(folder: str | Path, repo_id: str | None = None) -> Path:
         f"In the app: `FER_MODEL={repo_id or folder} python app.py`.",
         "",
         "In plain timm, on a 48x48 grayscale face crop"
-        + (" (after `import fer`, which registers this architecture)" if arch.startswith("fernet") else "")
+        + (" (after `import fer.models`, which registers this architecture)" if arch.startswith("fernet") else "")
         + ":",
         "",
         "```python",

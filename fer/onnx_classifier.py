@@ -10,12 +10,16 @@ contract (labels, input size, class count) before it is used.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
+from fer.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model_int8.onnx"
@@ -62,6 +66,20 @@ def preferred_onnx_file(folder: Path) -> Path | None:
     if kept_int8 and (folder / INT8_FILE).is_file():
         return folder / INT8_FILE
     return folder / ONNX_FILE if (folder / ONNX_FILE).is_file() else None
+
+
+def exported_copy_path(folder: Path) -> Path:
+    """Where the app keeps the export it made on first load of a checkpoint that ships none.
+
+    Outside the checkpoint (which may be read-only, or the Hub's cache), keyed by the
+    checkpoint's content so that new weights are never served from an old export:
+    ``$FER_ONNX_CACHE`` or ``~/.cache/fer/onnx``, then a digest of config and weights.
+    """
+    digest = hashlib.sha256()
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        digest.update((folder / name).read_bytes())
+    default_root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fer" / "onnx"
+    return Path(os.environ.get("FER_ONNX_CACHE", default_root)) / digest.hexdigest()[:20] / ONNX_FILE
 
 
 def load_onnx_classifier(

@@ -1,31 +1,46 @@
 """Predictor: image in, every face's box and expression scores out.
 
-One ``Predictor`` per process: it loads the checkpoint once (a local folder, or a Hub id
+One ``Predictor`` per process: it opens the checkpoint once (a local folder, or a Hub id
 via ``fer.hub``), detects faces, crops them the way FER2013 was cropped, and classifies
 all faces of an image in one batch. It holds no per-call state, so concurrent calls
 from the app's worker threads are safe.
+
+Serving needs numpy, Pillow and onnxruntime only: torch is imported when something needs
+the torch model (a Grad-CAM heatmap, a checkpoint whose ONNX export is missing or broken),
+and a checkpoint without an export is exported once, on first load, so that the next
+start serves it without torch too.
 """
 
 from __future__ import annotations
 
 import copy
-import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
-from fer.checkpoint import LoadedModel, load_checkpoint
+from fer.checkpoint_info import (
+    EMBEDDED_CHECKPOINT,
+    CheckpointInfo,
+    read_checkpoint_info,
+    resolve_checkpoint,
+)
 from fer.faces import CropFrame, Face, FaceDetector, align_face, default_detector
 from fer.images import input_scale, open_image, to_gray, to_rgb
-from fer.inference import class_probabilities
 from fer.labels import FACE_SIZE
-from fer.onnx_classifier import OnnxClassifier, OnnxModelError, load_onnx_classifier, preferred_onnx_file
+from fer.onnx_classifier import (
+    OnnxClassifier,
+    OnnxModelError,
+    exported_copy_path,
+    load_onnx_classifier,
+    preferred_onnx_file,
+)
 
-# The model shipped with the project: what the app serves when FER_MODEL is not set.
-EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "fernet_s"
+if TYPE_CHECKING:
+    from fer.checkpoint import LoadedModel
 # Larger inputs are reduced to this on decoding: faces in them stay far above the model's
 # 48 px, and a 50-megapixel upload costs tens of megabytes instead of hundreds.
 WORKING_SIDE = 2048
@@ -47,25 +62,49 @@ class FacePrediction:
         return {"box": list(self.box), "detected": self.detected, "scores": self.scores, "top_k": self.top_k(k)}
 
 
+class TorchModel:
+    """A checkpoint's torch model, loaded on first use and shared by copies of a Predictor."""
+
+    def __init__(self, info: CheckpointInfo):
+        self.info = info
+        self._loaded = info if hasattr(info, "model") else None  # already a fer.checkpoint.LoadedModel
+        self._lock = threading.Lock()
+
+    def get(self) -> LoadedModel:
+        with self._lock:
+            if self._loaded is None:
+                from fer.checkpoint import load_checkpoint
+
+                self._loaded = load_checkpoint(self.info.folder)
+            return self._loaded
+
+
 class Predictor:
     """Detect, crop and classify every face in an image.
 
     The classifier runs in onnxruntime when the checkpoint has an ONNX export (see
-    ``fer.onnx_classifier``), else in torch; ``serving`` says which, and ``notice`` why an
-    export that is present could not be used.
+    ``fer.onnx_classifier``) or one can be made, else in torch; ``serving`` says which, and
+    ``notice`` why an export that is present could not be used.
     """
 
     def __init__(
         self,
-        checkpoint: str | Path | LoadedModel | None = None,
+        checkpoint: str | Path | CheckpointInfo | None = None,
         detector: FaceDetector | None = None,
         flip_tta: bool = False,
         use_onnx: bool = True,
     ):
-        self.loaded = checkpoint if isinstance(checkpoint, LoadedModel) else load_model(checkpoint)
+        self.info = (
+            checkpoint
+            if isinstance(checkpoint, CheckpointInfo)
+            else read_checkpoint_info(resolve_checkpoint(checkpoint))
+        )
+        self.torch_model = TorchModel(self.info)
         self.detector = detector or default_detector()
         self.flip_tta = flip_tta
-        self.onnx, self.notice = serving_classifier(self.loaded) if use_onnx else (None, "")
+        self.onnx, self.notice = serving_classifier(self.torch_model) if use_onnx else (None, "")
+        if self.onnx is None:
+            self.torch_model.get()  # a broken checkpoint fails here, at start, not on a request
 
     def with_detector(self, detector: FaceDetector) -> Predictor:
         """The same model and classifier session with another detector (Live detects smaller)."""
@@ -74,16 +113,24 @@ class Predictor:
         return other
 
     @property
+    def loaded(self) -> LoadedModel:
+        """The torch model (imports torch on first use: Grad-CAM needs it, serving does not)."""
+        return self.torch_model.get()
+
+    @property
     def serving(self) -> str:
-        return f"onnxruntime, {self.onnx.precision}" if self.onnx else "torch"
+        if self.onnx is None:
+            return "torch"
+        made_here = self.onnx.path.parent != self.info.folder
+        return f"onnxruntime, {self.onnx.precision}" + (", exported on first load" if made_here else "")
 
     @property
     def label_names(self) -> list[str]:
-        return self.loaded.label_names
+        return self.info.label_names
 
     @property
     def model_name(self) -> str:
-        return self.loaded.config.get("model_name") or self.loaded.architecture
+        return self.info.config.get("model_name") or self.info.architecture
 
     def predict(self, image: bytes | str | Path | Image.Image) -> list[FacePrediction]:
         """All faces, largest first; if none is found, the whole image as one face.
@@ -115,12 +162,9 @@ class Predictor:
         """48x48 uint8 faces (N x 48 x 48) -> probabilities (N x C)."""
         if self.onnx is not None:
             return self.onnx.probabilities(crops, flip=self.flip_tta)
-        return class_probabilities(
-            self.loaded.model,
-            torch.tensor(crops, dtype=torch.uint8),  # a copy: crops may be read-only views
-            self.loaded.preprocess,
-            tta="flip" if self.flip_tta else "none",
-        ).numpy()
+        from fer.inference import numpy_probabilities
+
+        return numpy_probabilities(self.loaded, crops, tta="flip" if self.flip_tta else "none")
 
     @staticmethod
     def _crop(gray: Image.Image, face: Face, detected: bool) -> tuple[np.ndarray, CropFrame]:
@@ -132,16 +176,31 @@ class Predictor:
         return crop, CropFrame(gray.width / 2, gray.height / 2, float(max(gray.size)), 0.0)
 
 
-def serving_classifier(loaded: LoadedModel) -> tuple[OnnxClassifier | None, str]:
-    """The checkpoint's ONNX classifier if it has a usable one, and a sentence if one is broken."""
-    path = preferred_onnx_file(loaded.folder)
-    if path is None or loaded.preprocess.size != FACE_SIZE:  # other sizes: torch resizes the crops
+def serving_classifier(torch_model: TorchModel) -> tuple[OnnxClassifier | None, str]:
+    """The checkpoint's ONNX classifier if it has a usable one (or one can be exported), and a
+    sentence if that failed."""
+    info = torch_model.info
+    pre = info.preprocess
+    if pre.size != FACE_SIZE:  # other sizes: torch resizes the crops
         return None, ""
-    pre = loaded.preprocess
     try:
-        return load_onnx_classifier(path, loaded.label_names, pre.size, pre.mean, pre.std), ""
-    except OnnxModelError as exc:
+        path = preferred_onnx_file(info.folder) or export_on_first_load(torch_model)
+        return load_onnx_classifier(path, info.label_names, pre.size, pre.mean, pre.std), ""
+    except (OnnxModelError, ValueError) as exc:
         return None, f"{exc}; classifying with the torch weights instead."
+
+
+def export_on_first_load(torch_model: TorchModel) -> Path:
+    """The export made for a checkpoint that ships none: found in the cache, or made now (once)."""
+    path = exported_copy_path(torch_model.info.folder)
+    if not path.is_file():
+        from fer.onnx_export import export_checked
+
+        try:
+            export_checked(torch_model.get(), path)
+        except Exception as exc:  # the exporter raises many types; any of them means "serve with torch"
+            raise OnnxModelError(f"could not export this checkpoint to ONNX ({exc})") from exc
+    return path
 
 
 def _int_box(box: tuple[float, float, float, float], scale: float) -> tuple[int, int, int, int]:
@@ -149,36 +208,16 @@ def _int_box(box: tuple[float, float, float, float], scale: float) -> tuple[int,
     return round(x), round(y), max(1, round(w)), max(1, round(h))
 
 
-def load_model(reference: str | Path | None = None, revision: str | None = None) -> LoadedModel:
-    """A checkpoint by local folder or Hub repo id; default: ``$FER_MODEL`` or the embedded one.
-
-    A repo id may carry its revision as timm writes it, ``user/repo@branch-or-commit``.
-    """
-    reference = reference or os.environ.get("FER_MODEL") or EMBEDDED_CHECKPOINT
-    path = Path(reference).expanduser()
-    if path.is_dir() or not _looks_like_repo_id(str(reference)):
-        return load_checkpoint(path)
-    from fer.hub import download_checkpoint
-
-    repo_id, _, pinned = str(reference).partition("@")
-    return load_checkpoint(download_checkpoint(repo_id, revision=revision or pinned or None))
-
-
-def load_model_with_fallback(reference: str | None) -> tuple[LoadedModel, str]:
-    """``load_model(reference)``, or the embedded model plus a sentence saying why not.
+def predictor_with_fallback(reference: str | None, use_onnx: bool = True) -> tuple[Predictor, str]:
+    """``Predictor(reference)``, or one of the embedded model plus a sentence saying why not.
 
     The app must come up even when ``FER_MODEL`` names a repo the Hub cannot serve; the
     sentence is shown on the page, so the fallback is visible rather than silent.
     """
     if not reference:
-        return load_model(EMBEDDED_CHECKPOINT), ""
+        return Predictor(EMBEDDED_CHECKPOINT, use_onnx=use_onnx), ""
     try:
-        return load_model(reference), ""
+        return Predictor(reference, use_onnx=use_onnx), ""
     except Exception as exc:  # any failure to fetch or read it: fall back, and say so
         notice = f"Could not load FER_MODEL={reference!r} ({exc}); serving the embedded model instead."
-        return load_model(EMBEDDED_CHECKPOINT), notice
-
-
-def _looks_like_repo_id(text: str) -> bool:
-    text = text.removeprefix("hf-hub:")
-    return text.count("/") == 1 and not text.startswith((".", "/", "~"))
+        return Predictor(EMBEDDED_CHECKPOINT, use_onnx=use_onnx), notice

@@ -7,9 +7,7 @@ tensor ops on whatever device holds the batch. One code path for CPU and GPU (ra
 than torchvision transforms per image on CPU) keeps train and eval preprocessing from
 drifting apart and keeps a GPU fed without a DataLoader.
 
-Its parameters (``input_size``, ``mean``, ``std``) travel in the checkpoint's
-``pretrained_cfg``, so a plain-timm user gets the same numbers through
-``timm.data.resolve_data_config``.
+Its parameters (``fer.preprocess.Preprocess``) travel in the checkpoint's ``pretrained_cfg``.
 """
 
 from __future__ import annotations
@@ -20,32 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-# Pixel statistics of the FER2013 training split (measured: `fer.data.load_split`).
-FER_MEAN = (0.5136,)
-FER_STD = (0.3067,)
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """What a model expects: its square input size and the normalisation."""
-
-    size: int = 48
-    mean: tuple[float, ...] = FER_MEAN
-    std: tuple[float, ...] = FER_STD
-
-    @classmethod
-    def from_pretrained_cfg(cls, cfg: dict) -> Preprocess:
-        return cls(size=int(cfg["input_size"][-1]), mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))
-
-    def data_config(self) -> dict:
-        """The timm data config (``pretrained_cfg`` fields) describing this preprocessing."""
-        return {
-            "input_size": (1, self.size, self.size),
-            "mean": self.mean,
-            "std": self.std,
-            "interpolation": "bilinear",
-            "crop_pct": 1.0,
-        }
+from fer.preprocess import Preprocess
 
 
 def _normalise(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:

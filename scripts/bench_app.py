@@ -10,7 +10,8 @@ Measures, on 640x480 photos made from scikit-image's images:
 - the Live tab's per-frame processing (detection at 320 px, classify, draw), whose inverse
   is the most frames per second the server can sustain per stream;
 - the real app (python app.py on 127.0.0.1): cold start to first answer, resident memory,
-  and requests per second with 8 concurrent gradio_client callers (every request checked).
+  and requests per second with 8 concurrent gradio_client callers (every request checked),
+  as served and, the baseline, with ``FER_ONNX=0`` (the classifier in torch).
 """
 
 from __future__ import annotations
@@ -115,12 +116,12 @@ def bench_detector_sides(repeats: int) -> dict:
     return {"photo_side_in_use": PHOTO_DETECTION_SIDE, "sides": sides}
 
 
-def bench_server(requests: int, callers: int) -> dict:
+def bench_server(requests: int, callers: int, env: dict[str, str] | None = None) -> dict:
     from gradio_client import Client, handle_file
 
     path = ROOT / "examples" / "one_face.jpg"
     started = time.perf_counter()
-    with running_app() as server:
+    with running_app(env) as server:
         client = Client(server.url, verbose=False)
         client.predict(handle_file(str(path)), 3, api_name="/predict")
         cold_start = time.perf_counter() - started
@@ -155,6 +156,7 @@ def main() -> None:
         "in_process": bench_in_process(args.repeats),
         "detector_sides": bench_detector_sides(args.repeats),
         "server": bench_server(args.requests, args.callers),
+        "server_torch": bench_server(args.requests, args.callers, {"FER_ONNX": "0"}),  # the baseline
     }
     e2e, detect = (
         report["in_process"]["end_to_end_ms_640x480_one_face"],
@@ -166,6 +168,9 @@ def main() -> None:
         figures["classifier_torch_ms_per_face_batch1"] / figures["classifier_only_ms_per_face_batch1"], 2
     )
     report["ratio_end_to_end_torch_vs_served"] = round(figures["end_to_end_torch_ms_640x480_one_face"] / e2e, 2)
+    served, in_torch = report["server"], report["server_torch"]
+    for figure in ("cold_start_to_first_answer_s", "resident_memory_mb"):
+        report[f"ratio_{figure}_torch_vs_served"] = round(in_torch[figure] / served[figure], 2)
     write_report(report, ROOT / args.out)
 
 

@@ -35,6 +35,10 @@ class AppServer:
         fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines())
         return {key: int(fields[name].split()[0]) / 1024 for key, name in (("rss", "VmRSS"), ("hwm", "VmHWM"))}
 
+    def has_mapped(self, library: str) -> bool:
+        """Whether the server process has loaded a shared library whose path contains ``library``."""
+        return library in Path(f"/proc/{self.pid}/maps").read_text()
+
     def reset_peak_memory(self) -> None:
         """Start VmHWM afresh from the current resident size (Linux's clear_refs)."""
         Path(f"/proc/{self.pid}/clear_refs").write_text("5")

@@ -36,6 +36,8 @@ TINY_RUN_FLAGS = [
 def pytest_configure(config: pytest.Config) -> None:
     # Keep the decode cache out of the user's home and shared between the test processes.
     os.environ.setdefault("FER_CACHE_DIR", str(ROOT / ".pytest_cache" / "fer-data"))
+    # Exports the app makes on first load go here, not into the user's ~/.cache.
+    os.environ.setdefault("FER_ONNX_CACHE", str(ROOT / ".pytest_cache" / "fer-onnx"))
 
 
 @pytest.fixture(scope="session")

@@ -135,6 +135,12 @@ def test_page_shows_the_model_facts(app_server):
     assert f"{limits.MAX_UPLOAD_MB} MB" in stated and "deleted" in stated
 
 
+def test_the_app_answers_without_loading_torch(client, app_server):
+    """Served by onnxruntime; torch (700 MB) comes only with a heatmap, which no test here asks for."""
+    assert client.predict(handle_file(str(ROOT / "examples" / "one_face.jpg")), 1, api_name="/predict")["faces"]
+    assert app_server.has_mapped("onnxruntime") and not app_server.has_mapped("libtorch")
+
+
 def test_unreachable_fer_model_falls_back_visibly(tmp_path):
     env = {"FER_MODEL": str(tmp_path / "no-such-checkpoint"), "HF_HUB_OFFLINE": "1"}
     with running_app(env=env) as server:

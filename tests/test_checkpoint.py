@@ -12,8 +12,8 @@ from fer.atomic import atomic_write
 from fer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from fer.labels import CLASS_NAMES
 from fer.models import create_model
+from fer.preprocess import Preprocess
 from fer.state_io import load_state, save_state
-from fer.transforms import Preprocess
 
 
 @pytest.mark.parametrize("name, size", [("fernet_t", 48), ("resnet18", 64)])

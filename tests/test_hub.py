@@ -58,7 +58,7 @@ def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.
 
 def predict_json(reference: str, env: dict[str, str], revision: str | None = None) -> dict:
     code = (
-        "import json, sys; from fer.predict import Predictor, load_model; "
+        "import json, sys; from fer.checkpoint import load_model; from fer.predict import Predictor; "
         f"p = Predictor(load_model({reference!r}, revision={revision!r})); "
         f"print(json.dumps([f.as_json(7) for f in p.predict({ONE_FACE!r})]))"
     )
@@ -175,7 +175,7 @@ def test_private_repo_is_hidden_without_a_token(hub, runs, tmp_path):
 
 def test_plain_timm_loads_the_pushed_model(hub, runs, pushed, tmp_path):
     code = (
-        "import fer, timm, torch; torch.manual_seed(0); x = torch.randn(2, 1, 48, 48); "
+        "import fer.models, timm, torch; torch.manual_seed(0); x = torch.randn(2, 1, 48, 48); "
         "a = timm.create_model('hf-hub:tester/fer', pretrained=True).eval(); "
         f"b = timm.create_model('local-dir:{runs['b']}', pretrained=True).eval(); "
         "print(torch.equal(a(x), b(x)))"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -239,3 +241,34 @@ def test_a_broken_onnx_export_is_refused_in_one_sentence_and_torch_serves(tmp_pa
     assert served.notice.startswith("model.onnx ") and reason in served.notice
     assert served.notice.endswith("classifying with the torch weights instead.")
     assert served.predict(EXAMPLES / "one_face.jpg")[0].detected
+
+
+def served_in_a_fresh_process(checkpoint: str) -> list[str]:
+    """What a new process serving ``checkpoint`` reports, and whether it imported torch."""
+    code = (
+        "import sys; from fer.predict import Predictor; p = Predictor(sys.argv[1]); "
+        "f = p.predict('examples/one_face.jpg'); print(p.serving, '|', f[0].detected, 'torch' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code, checkpoint], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.split("|")
+
+
+def test_serving_an_exported_checkpoint_never_imports_torch():
+    serving, answer = served_in_a_fresh_process(str(ROOT / "checkpoints" / "fernet_s"))
+    assert serving.strip() == "onnxruntime, int8" and answer.split() == ["True", "False"]
+
+
+def test_a_checkpoint_without_onnx_is_exported_on_first_load_then_served_without_torch(tmp_path, monkeypatch, fer_zip):
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(ROOT / "checkpoints" / "fernet_s" / name, tmp_path / name)
+    monkeypatch.setenv("FER_ONNX_CACHE", str(tmp_path / "onnx-cache"))
+    first = Predictor(tmp_path)
+    assert first.serving == "onnxruntime, fp32, exported on first load" and first.notice == ""
+    assert first.onnx.path.is_relative_to(tmp_path / "onnx-cache")  # not written into the checkpoint
+    faces = load_split(fer_zip, "validation", progress=False).images[:256]
+    reference = Predictor(first.loaded, use_onnx=False).classify(faces)
+    assert np.abs(first.classify(faces) - reference).max() < 1e-4
+
+    serving, answer = served_in_a_fresh_process(str(tmp_path))
+    assert serving.strip() == "onnxruntime, fp32, exported on first load" and answer.split() == ["True", "False"]

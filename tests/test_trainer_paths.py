@@ -20,7 +20,8 @@ import torch
 
 from fer.data import load_split, subsample
 from fer.inference import class_probabilities
-from fer.transforms import Preprocess, tta_views
+from fer.preprocess import Preprocess
+from fer.transforms import tta_views
 from tests.conftest import ROOT, TINY_RUN_FLAGS
 from train.distill import distillation_loss
 
@@ -78,7 +79,7 @@ def test_channels_last_run_stopped_by_sigterm_resumes_bit_exact_and_loads_in_tim
         {k: v for k, v in r.items() if k not in drop} for r in want
     ]
 
-    import fer  # noqa: F401  (registers fernet_* with timm)
+    import fer.models  # noqa: F401  (registers fernet_* with timm)
 
     model = timm.create_model(f"local-dir:{stopped}", pretrained=True).eval()
     val = subsample(load_split(fer_zip, "validation", progress=False), 512, seed=3)

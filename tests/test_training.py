@@ -19,7 +19,7 @@ import torch
 from fer.data import load_split
 from fer.inference import class_probabilities
 from fer.labels import NUM_CLASSES
-from fer.transforms import Preprocess
+from fer.preprocess import Preprocess
 from tests.conftest import ROOT, TINY_RUN_FLAGS
 
 pytestmark = pytest.mark.slow
@@ -101,7 +101,7 @@ def test_reports_and_plots_are_written(trained_run):
 
 
 def test_checkpoint_reloads_through_timm_and_reproduces_the_logged_accuracy(trained_run, fer_zip):
-    import fer  # noqa: F401  (registers fernet_* with timm)
+    import fer.models  # noqa: F401  (registers fernet_* with timm)
 
     model = timm.create_model(f"local-dir:{trained_run}", pretrained=True).eval()
     val = load_split(fer_zip, "validation", progress=False)

@@ -2,7 +2,8 @@ import dataclasses
 
 import torch
 
-from fer.transforms import Augment, AugmentConfig, Preprocess, to_model_input
+from fer.preprocess import Preprocess
+from fer.transforms import Augment, AugmentConfig, to_model_input
 
 
 def faces(n=8, seed=0):

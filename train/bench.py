@@ -25,7 +25,8 @@ from timm.utils import ModelEmaV3
 from fer.device import Compute, configure_backends, resolve_device
 from fer.labels import FACE_SIZE, NUM_CLASSES
 from fer.models import create_model, parameter_count
-from fer.transforms import Augment, AugmentConfig, Preprocess, to_model_input
+from fer.preprocess import Preprocess
+from fer.transforms import Augment, AugmentConfig, to_model_input
 from train.args import build_parser
 from train.build import make_model, make_optimizer
 from train.step import StepParts, seed_step, train_step

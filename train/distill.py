@@ -11,11 +11,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fer.checkpoint import LoadedModel
+from fer.checkpoint import LoadedModel, load_model
 from fer.device import Compute
 from fer.labels import CLASS_NAMES
-from fer.predict import load_model
-from fer.transforms import Preprocess
+from fer.preprocess import Preprocess
 
 
 class Teachers:

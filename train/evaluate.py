@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fer.checkpoint import CheckpointError, LoadedModel
+from fer.checkpoint import CheckpointError, LoadedModel, load_model
 from fer.corruptions import CORRUPTIONS
 from fer.data import SPLITS, load_split
 from fer.device import resolve_device
@@ -29,7 +29,6 @@ from fer.inference import class_probabilities
 from fer.labels import class_index
 from fer.metrics import classification_report, confusion_matrix, summarize
 from fer.plots import plot_confusion
-from fer.predict import load_model
 from fer.transforms import TTA_MODES
 
 # Result file names: eval_validation.json, eval_validation_tta.json (flip, as before), ..._tencrop.json

@@ -31,52 +31,12 @@ from fer.checkpoint import CheckpointError, LoadedModel, load_checkpoint
 from fer.data import load_split, subsample
 from fer.device import contiguous_copy
 from fer.onnx_classifier import INT8_FILE, ONNX_FILE, REPORT_FILE
+from fer.onnx_export import OPSET, export_onnx, onnx_metadata_of
 from fer.transforms import to_model_input
 from train.evaluate import model_targets
 
-OPSET = 18
 INT8_MAX_LOSS = 0.003  # the validation accuracy int8 may cost (a fraction) and still be kept
 CALIBRATION_FACES = 512  # training faces, stratified, that set the int8 activation ranges
-INPUT_DESCRIPTION = "faces: N x C x H x W float32, pixels scaled to 0..1 then (x - mean) / std"
-
-
-def onnx_metadata(loaded: LoadedModel) -> dict[str, str]:
-    """What a user of the .onnx alone needs to feed it and read it (ONNX metadata is text)."""
-    pre = loaded.preprocess
-    return {
-        "architecture": loaded.architecture,
-        "label_names": json.dumps(loaded.label_names),
-        "input_size": json.dumps([len(pre.mean), pre.size, pre.size]),
-        "mean": json.dumps(list(pre.mean)),
-        "std": json.dumps(list(pre.std)),
-        "input": INPUT_DESCRIPTION,
-        "opset": str(OPSET),
-    }
-
-
-def export_onnx(loaded: LoadedModel, path: Path) -> Path:
-    """Write ``loaded``'s network as ONNX (fp32, NCHW, dynamic batch) to ``path``, atomically."""
-    model = contiguous_copy(loaded.model).float().eval()
-    pre = loaded.preprocess
-    example = torch.zeros(2, len(pre.mean), pre.size, pre.size)
-    program = torch.onnx.export(
-        model,
-        (example,),
-        input_names=["faces"],
-        output_names=["logits"],
-        dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},),
-        opset_version=OPSET,
-        dynamo=True,
-        verbose=False,
-    )
-    proto = program.model_proto
-    for node in proto.graph.node:
-        # The exporter's debugging notes (stack traces, module paths) name files on the
-        # machine that exported it: nothing a user of the model needs.
-        del node.metadata_props[:]
-    onnx.helper.set_model_props(proto, onnx_metadata(loaded))
-    atomic_write(path, lambda tmp: onnx.save(proto, tmp))
-    return path
 
 
 def model_inputs(loaded: LoadedModel, faces: np.ndarray) -> np.ndarray:
@@ -128,10 +88,6 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
         proto = onnx.load(str(quantized))
     onnx.helper.set_model_props(proto, {**onnx_metadata_of(source), "quantization": "int8 static QDQ"})
     atomic_write(target, lambda tmp: onnx.save(proto, tmp))
-
-
-def onnx_metadata_of(path: Path) -> dict[str, str]:
-    return {prop.key: prop.value for prop in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
 def accuracy(logits: np.ndarray, targets: np.ndarray) -> float:

@@ -15,7 +15,7 @@ from fer.metrics import classification_report
 from fer.model_card import write_model_card
 from fer.models import parameter_count
 from fer.plots import plot_confusion, plot_curves
-from fer.transforms import Preprocess
+from fer.preprocess import Preprocess
 from train.args import save_args
 
 METRICS_FILE = "metrics.jsonl"

@@ -18,7 +18,8 @@ from timm.utils import ModelEmaV3
 from torch import nn
 
 from fer.device import Compute
-from fer.transforms import Augment, Preprocess
+from fer.preprocess import Preprocess
+from fer.transforms import Augment
 from train.distill import Teachers, distillation_loss
 
 

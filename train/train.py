@@ -33,7 +33,8 @@ from fer.inference import class_probabilities
 from fer.labels import CLASS_NAMES, NUM_CLASSES
 from fer.metrics import confusion_matrix, summarize
 from fer.models import parameter_count
-from fer.transforms import Augment, AugmentConfig, Preprocess
+from fer.preprocess import Preprocess
+from fer.transforms import Augment, AugmentConfig
 from train import runtime as rt
 from train.args import check_args, parse_args
 from train.build import PretrainedWeightsError, make_mixup, make_model, make_optimizer, make_scheduler
