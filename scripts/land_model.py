@@ -5,8 +5,9 @@
 Copies the run's best epoch into ``checkpoints/<name>/`` and rebuilds everything the app,
 the card and issue #10's deliverables read from it: curves, confusion matrix, report,
 the validation evaluations (plain, flip TTA with corruptions, ten-crop), the int8 ONNX
-export the app serves, and the model card. It stops, leaving the old checkpoint in place,
-if re-evaluating the copied weights does not reproduce the run's logged accuracy exactly.
+export the app serves, its "uncertain" threshold (``train.calibrate``), and the model card.
+It stops, leaving the old checkpoint in place, if re-evaluating the copied weights does not
+reproduce the run's logged accuracy exactly.
 
 Paths in ``train_args.json`` are rewritten relative to the repository, so that the card's
 training command works on another machine and no machine's folders are published.
@@ -26,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fer.onnx_classifier import INT8_FILE, REPORT_FILE  # noqa: E402
-from train import evaluate, export  # noqa: E402
+from train import calibrate, evaluate, export  # noqa: E402
 from train.outputs import write_reports  # noqa: E402
 
 RUN_FILES = ("config.json", "model.safetensors", "metrics.json", "metrics.jsonl", "train_args.json")
@@ -71,7 +72,8 @@ def export_int8(staged: Path, data: str) -> None:
     report = export.export(staged, data, int8=True)
     (staged / export.ONNX_FILE).unlink()
     if not report["int8"]["kept"]:
-        print(f"int8 export cost {-report['int8']['accuracy_change']:.4f}; the app will serve the torch weights")
+        cost = -report["int8"]["accuracy_change"]
+        print(f"int8 export cost {cost:.4f}: not kept (the app exports fp32 on first load)")
 
 
 def land(run: Path, data: str, target: Path) -> Path:
@@ -83,6 +85,7 @@ def land(run: Path, data: str, target: Path) -> Path:
         accuracy = check_reproduced(staged, data)
         evaluate_with_tta(staged, data)
         export_int8(staged, data)
+        calibrate.calibrate(staged, data)  # the app's "uncertain" threshold, for the classifier as served
         history = [json.loads(line) for line in (staged / "metrics.jsonl").read_text().splitlines() if line]
         write_reports(staged, history, repo_id=None)  # plots and the card, which reads the TTA results
         if target.exists():
