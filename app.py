@@ -4,132 +4,283 @@
     FER_MODEL=user/repo python app.py      # a model from the Hub (or a local checkpoint folder)
     FER_ONNX=0 python app.py               # classify with torch even where an ONNX export exists
 
-Wiring only: detection, classification, heatmaps and drawing live in ``fer``. Public
-API: ``/predict`` (image file, top_k) -> JSON; see the README. UI events are private.
+Wiring only: detection, classification, tracking, heatmaps and drawing live in ``fer``.
+Public API, typed (``fer.api_types``): ``/predict`` (image file, top_k) and
+``/predict_video`` (video file); see the README. UI events are private.
 """
-
-from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import spaces
+from gradio import FileData
 from PIL import Image
 
 from fer import limits
-from fer.annotate import draw_predictions
+from fer.annotate import display_canvas, draw_predictions, paint_heatmap
+from fer.api_types import PhotoPrediction, VideoPrediction
+from fer.downloads import fresh_folder, write_downloads
+from fer.face_cards import face_card
 from fer.faces import CenterFaceDetector
-from fer.image_input import refuse_oversize_in_one_sentence
-from fer.images import MAX_PIXELS, ImageError, open_image
+from fer.image_input import refuse_unreadable_in_one_sentence
+from fer.images import MAX_PIXELS, ImageError, input_scale, open_image
 from fer.labels import display_name
+from fer.live import LiveState
 from fer.predict import WORKING_SIDE, FacePrediction, predictor_with_fallback
+from fer.video import MAX_VIDEO_S, VideoError, analyse_video, plot_timeline, write_csv
 
 EXAMPLES = Path(__file__).parent / "examples"
-MAX_DISPLAY_SIDE = 1280  # annotated images are shown at most this large
 LIVE_DETECTION_SIDE = 320  # live frames are detected at this size: speed over tiny faces
 log = logging.getLogger("fer.app")
 
 predictor, load_notice = predictor_with_fallback(os.environ.get("FER_MODEL"), os.environ.get("FER_ONNX") != "0")
 live_predictor = predictor.with_detector(CenterFaceDetector(max_side=LIVE_DETECTION_SIDE))
 NUM_CLASSES = len(predictor.label_names)
+PAGE_CSS = """
+.muted { opacity: 0.6; }  /* whole-image guesses and uncertain faces */
+/* the live output as large as the webcam preview beside it, not at the frames' 320 px */
+#live-output .image-frame, #live-output img { width: 100% !important; height: auto !important; }
+#live-output img { object-fit: contain !important; }
+"""
+# One click for what Gradio's webcam needs two: allow the camera, then record.
+START_LIVE_JS = """async () => {
+  const button = (text) => [...document.querySelectorAll('#webcam button')].find((b) => b.innerText.includes(text));
+  for (let tries = 0; tries < 100; tries++) {
+    const allow = button('Click to Access Webcam');
+    const record = button('Record');
+    if (allow) allow.click();
+    else if (record && !record.innerText.includes('Stop')) { record.click(); return; }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}"""
+PROMPT = "Upload a photo, take a webcam snapshot or paste one."
+VIDEO_PROMPT = "Upload a video: every face is followed through it."
+EXAMPLE_CAPTIONS = {
+    "four_faces": "Four people, group photo",
+    "one_face": "One face, smiling",
+    "tilted_face": "A tilted head",
+    "no_face": "No face at all (a whole-image guess)",
+}
 
 
 def clamp_top_k(top_k: float | None) -> int:
     return int(min(max(1, round(3 if top_k is None else top_k)), NUM_CLASSES))
 
 
+def uploaded_path(file: FileData | dict | str | None) -> str | None:
+    """The server-side path of a file the API received (Gradio passes its FileData as a dict)."""
+    return file.get("path") if isinstance(file, dict) else file
+
+
 def run_predictor(image_path: str | None) -> tuple[Image.Image, list[FacePrediction]]:
-    """Decode and predict, turning bad input into a message the page shows (server stays up)."""
+    """Decode and predict; bad input raises ImageError with one sentence (logged in one line)."""
     if not image_path:
-        log.warning("refused a request without an image")
-        raise gr.Error("Upload an image, take a webcam snapshot or paste one first.", print_exception=False)
+        raise ImageError("upload an image, take a webcam snapshot or paste one first")
     try:
         image = open_image(image_path, max_side=WORKING_SIDE)
         return image, predictor.predict(image)
     except ImageError as exc:
         log.warning("refused %s: %s", Path(image_path).name, exc)  # the user's mistake: one line, no traceback
-        raise gr.Error(f"Cannot use this file: {exc}.", print_exception=False) from exc
+        raise
 
 
 @spaces.GPU
-def predict_api(image: str | None, top_k: float = 3) -> dict:
-    """Find every face and return its box and expression scores as JSON."""
-    _, faces = run_predictor(image)
+def predict_api(image: FileData, top_k: int = 3) -> PhotoPrediction:
+    """Find every face in a photo: its box, all seven expression scores, the top-k, and whether it is uncertain.
+
+    Args:
+        image: a photo (JPEG, PNG, WebP, GIF, BMP or TIFF), at most 20 MB and 50 megapixels
+        top_k: how many of the seven expressions to rank per face (1-7)
+    Returns:
+        the model's name and every face, largest first; with no face found, the whole image as one
+    """
+    try:
+        _, faces = run_predictor(uploaded_path(image))
+    except ImageError as exc:
+        raise gr.Error(f"Cannot use this file: {exc}.", print_exception=False) from exc
     k = clamp_top_k(top_k)
     return {"model": predictor.model_name, "faces": [face.as_json(k) for face in faces]}
 
 
-def label_value(face: dict) -> dict:
-    return {display_name(label): score for label, score in face["scores"].items()}
+@spaces.GPU
+def analyse_photo(image_path: str | None, show_heatmap: bool) -> dict:
+    """Detect and classify once; what the page shows is drawn from this by ``render_photo``."""
+    if not image_path:  # the photo was cleared (or not given yet)
+        return {"status": PROMPT}
+    try:
+        image, faces = run_predictor(image_path)
+    except ImageError as exc:
+        return {"status": f"⚠️ Cannot use this file: {exc}."}  # stays on the page until the next photo
+    return with_heatmaps({"image": image, "faces": faces, "heat": None}, show_heatmap)
+
+
+def with_heatmaps(result: dict, show_heatmap: bool) -> dict:
+    """Add Grad-CAM heatmaps once, when first asked for (they need torch; nothing else is re-run)."""
+    if not show_heatmap or not result.get("faces") or result["heat"] is not None:
+        return result
+    from fer.explain import grad_cam  # torch, imported only when a heatmap is asked for
+
+    faces = result["faces"]
+    top = [predictor.label_names.index(face.top_k(1)[0]["label"]) for face in faces]
+    return {**result, "heat": grad_cam(predictor.loaded, np.stack([face.crop for face in faces]), top)}
+
+
+def photo_status(faces: list[FacePrediction]) -> str:
+    threshold = predictor.uncertain_below
+    doubtful = sum(face.uncertain for face in faces)
+    doubt = (
+        f" {doubtful} marked **?** scored under {threshold:.0%}, where the model was right less than half the time "
+        "on validation faces."
+        if doubtful
+        else ""
+    )
+    if not faces[0].detected:
+        return (
+            "**No face found.** The scores below are a *whole-image guess*: right for a tight face crop (like "
+            "FER2013's own), meaningless for anything else." + doubt
+        )
+    return f"Found **{len(faces)}** face{'s' if len(faces) > 1 else ''}, numbered largest first.{doubt}"
+
+
+def render_photo(result: dict, selected: int | None, top_k: float, show_heatmap: bool):
+    """Everything the Photo tab shows, drawn from one analysis: no detection or classification here."""
+    faces = result.get("faces")
+    if not faces:
+        empty = gr.Dropdown(choices=[], value=None, interactive=False)
+        no_file = [gr.DownloadButton(value=None, interactive=False) for _ in range(2)]
+        return None, result["status"], gr.Label(value=None, label="Expressions"), [], [], empty, *no_file
+    k = clamp_top_k(top_k)
+    index = min(int(selected or 0), len(faces) - 1)
+    image, heat = result["image"], result["heat"] if show_heatmap else None
+    working = image.convert("RGB")
+    if heat is not None:
+        for face, face_heat in zip(faces, heat):
+            paint_heatmap(working, face_heat, face.frame)
+    canvas = display_canvas(working)
+    draw_predictions(canvas, faces, canvas.width / (image.width * input_scale(image)), selected=index)
+    as_json = {"model": predictor.model_name, "faces": [face.as_json(k) for face in faces]}
+    face = faces[index]
+    title = f"Face {index + 1}" if face.detected else "Whole-image guess (no face found)"
+    label = gr.Label(
+        value={display_name(name): score for name, score in face.scores.items()},
+        num_top_classes=k,
+        label=title + (" · uncertain" if face.uncertain else ""),
+        elem_classes=[] if face.detected and not face.uncertain else ["muted"],
+    )
+    gallery = [(face_card(f, None if heat is None else heat[i]), gallery_caption(i, f)) for i, f in enumerate(faces)]
+    picker = gr.Dropdown(
+        choices=[(gallery_caption(i, f), i) for i, f in enumerate(faces)], value=index, interactive=len(faces) > 1
+    )
+    csv_path, json_path = write_downloads(as_json)
+    shown = gr.Image(value=canvas, format="png", alt_text=describe(faces))
+    downloads = [gr.DownloadButton(value=str(path), interactive=True) for path in (csv_path, json_path)]
+    return shown, photo_status(faces), label, face_rows(as_json["faces"], k), gallery, picker, *downloads
+
+
+def describe(faces: list[FacePrediction]) -> str:
+    """The annotated photo's alt text: what a sighted visitor reads off the boxes."""
+    if not faces[0].detected:
+        return "The photo; no face was found in it."
+    return f"The photo with {len(faces)} numbered face boxes: " + "; ".join(
+        gallery_caption(i, face) for i, face in enumerate(faces)
+    )
+
+
+def gallery_caption(index: int, face: FacePrediction) -> str:
+    best = face.top_k(1)[0]
+    what = f"{display_name(best['label'])} {best['score']:.0%}{' (uncertain)' if face.uncertain else ''}"
+    return f"Face {index + 1}: {what}" if face.detected else f"Whole image (no face found): {what}"
+
+
+def pick_from_gallery(event: gr.SelectData) -> int:
+    return event.index
 
 
 def face_rows(faces: list[dict], k: int) -> list[list]:
     return [
-        [i + 1, ", ".join(f"{display_name(t['label'])} {t['score']:.0%}" for t in face["top_k"][:k]), *face["box"]]
+        [
+            i + 1,
+            ", ".join(f"{display_name(t['label'])} {t['score']:.0%}" for t in face["top_k"][:k]),
+            "uncertain" if face["uncertain"] else ("whole-image guess" if not face["detected"] else ""),
+            *face["box"],
+        ]
         for i, face in enumerate(faces)
     ]
 
 
-def face_choices(faces: list[dict]) -> list[tuple[str, int]]:
-    return [(f"Face {i + 1}: {display_name(f['top_k'][0]['label'])}", i) for i, f in enumerate(faces)]
+def analyse_frame(frame: np.ndarray | None, live: LiveState | None):
+    """The Live tab, per webcam frame: tracked faces with smoothed labels, a panel, the frame rate.
 
-
-@spaces.GPU
-def analyse_photo(image_path: str | None, top_k: float, show_heatmap: bool):
-    """The Photo tab: annotated image, top-k of the largest face, per-face table, status."""
-    if not image_path:  # the photo was cleared (or not given yet): reset, no error
-        prompt = "Upload a photo, take a webcam snapshot or paste one."
-        return None, gr.Label(value=None), [], prompt, [], gr.Dropdown(choices=[], value=None, interactive=False)
-    image, faces = run_predictor(image_path)
-    k = clamp_top_k(top_k)
-    canvas = image.convert("RGB")
-    if show_heatmap:
-        from fer.explain import grad_cam, paint_heatmap  # torch, imported only when a heatmap is asked for
-
-        top = [predictor.label_names.index(face.top_k(1)[0]["label"]) for face in faces]
-        heat = grad_cam(predictor.loaded, np.stack([face.crop for face in faces]), top)
-        for face, face_heat in zip(faces, heat):
-            paint_heatmap(canvas, face_heat, face.frame)
-    canvas = draw_predictions(canvas, faces)
-    canvas.thumbnail((MAX_DISPLAY_SIDE, MAX_DISPLAY_SIDE))
-    as_json = [face.as_json(NUM_CLASSES) for face in faces]
-    if faces[0].detected:
-        status = f"Found **{len(faces)}** face{'s' if len(faces) > 1 else ''}; the largest is selected."
-    else:
-        status = "**No face found**: the whole image was classified as one face (right for tight face crops)."
-    return (
-        canvas,
-        gr.Label(value=label_value(as_json[0]), num_top_classes=k),
-        face_rows(as_json, k),
-        status,
-        as_json,
-        gr.Dropdown(choices=face_choices(as_json), value=0, interactive=len(faces) > 1),
-    )
-
-
-def show_face(faces: list[dict] | None, index: int | None, top_k: float):
-    """Re-show the Label and table for another face or another k, without re-running the model."""
-    if not faces:
-        return gr.Label(value=None), []
-    k = clamp_top_k(top_k)
-    face = faces[int(index or 0)]
-    return gr.Label(value=label_value(face), num_top_classes=k), face_rows(faces, k)
-
-
-def analyse_frame(frame: np.ndarray | None) -> np.ndarray | None:
-    """The Live tab: boxes and labels on each webcam frame; a frame without a face is left as it is.
-
-    (A photo without a face is classified whole and says so; a video frame has no room to
-    say so, and a label on a wall or a test pattern would look like a real answer.)
+    A frame without a face comes back untouched and the panel says "no face": a label on a
+    wall or a test pattern would look like a real answer.
     """
+    live = live or LiveState()
     if frame is None:
-        return None
+        return None, gr.Label(value=None, label="Live"), "", live
     image = Image.fromarray(frame)
     faces = [face for face in live_predictor.predict(image) if face.detected]
-    return np.asarray(draw_predictions(image, faces)) if faces else frame
+    rate = live.tick(time.monotonic())
+    if not faces:
+        return frame, gr.Label(value=None, label="No face in view"), rate, live
+    tracks = live.tracker.update([face.box for face in faces], [list(face.scores.values()) for face in faces])
+    steady = [live_predictor.with_scores(face, track.scores) for face, track in zip(faces, tracks)]
+    draw_predictions(image, steady, numbers=[track.id for track in tracks])
+    largest = steady[0]
+    panel = gr.Label(
+        value={display_name(name): score for name, score in largest.scores.items()},
+        num_top_classes=3,
+        label=f"Person {tracks[0].id}" + (" · uncertain" if largest.uncertain else ""),
+    )
+    return np.asarray(image), panel, rate, live
+
+
+def analyse_video_file(video_path: str | None, progress: gr.Progress = gr.Progress()):
+    """The Video tab: annotated clip, per-person timeline, CSV and a status line."""
+    if not video_path:
+        return None, None, gr.DownloadButton(value=None, interactive=False), VIDEO_PROMPT
+    folder = fresh_folder()
+    try:
+        result = analyse_video(
+            video_path,
+            live_predictor,
+            folder / "annotated.mp4",
+            progress=lambda fraction: progress(fraction, desc="Analysing frames"),
+        )
+    except VideoError as exc:
+        log.warning("refused %s: %s", Path(video_path).name, exc)
+        return None, None, gr.DownloadButton(value=None, interactive=False), f"⚠️ Cannot use this file: {exc}."
+    csv_path = write_csv(result, folder / "faces_over_time.csv")
+    timeline = plot_timeline(result, folder / "timeline.png")
+    people = len(result.people)
+    who = "person" if people == 1 else "people"
+    found = f"**{people}** {who}, numbered in order of appearance" if people else "no face"
+    status = f"Analysed **{result.frames}** frames ({result.analysed_fps:.0f} per second of video): {found}."
+    download = gr.DownloadButton(value=str(csv_path), interactive=True)
+    return str(folder / "annotated.mp4"), str(timeline), download, status
+
+
+def predict_video_api(video: FileData) -> VideoPrediction:
+    """Follow every face through a video clip: per analysed frame, each person's number, box and smoothed scores.
+
+    Args:
+        video: a clip (MP4, WebM, MOV, ...) of at most 60 s and 20 MB
+    Returns:
+        the model's name, what was analysed, and every face in every analysed frame
+    """
+    video = uploaded_path(video)
+    if not video:
+        raise gr.Error("Upload a video first.", print_exception=False)
+    folder = fresh_folder()
+    try:
+        result = analyse_video(video, live_predictor, folder / "annotated.mp4")
+    except VideoError as exc:
+        log.warning("refused %s: %s", Path(video).name, exc)
+        raise gr.Error(f"Cannot use this file: {exc}.", print_exception=False) from exc
+    return result.as_json(predictor.model_name)  # a VideoPrediction
 
 
 def model_facts() -> str:
@@ -142,11 +293,39 @@ def model_facts() -> str:
     return text + "".join(f"\n\n⚠️ {notice}" for notice in (load_notice, predictor.notice) if notice)
 
 
+def about_text() -> str:
+    """The page's plain statement of what the model is, where it is weak, and what happens to uploads."""
+    metrics = predictor.info.metrics()
+    recall = {name: figures["recall"] for name, figures in metrics.get("per_class", {}).items()}
+    weakest = sorted(recall, key=recall.get)[:2]
+    weak = ", ".join(f"{display_name(name)} (it finds {recall[name]:.0%} of them)" for name in weakest)
+    accuracy = f"{metrics['accuracy']:.1%}" if metrics else "an unmeasured share"
+    doubt = predictor.uncertainty
+    uncertain = (
+        f"Faces scored under {doubt['threshold']:.0%} are marked uncertain: on validation faces the model was right "
+        f"on {doubt['accuracy_below']:.0%} of those, against {doubt['accuracy_at_or_above']:.0%} above it."
+        if doubt
+        else "This checkpoint has no measured uncertainty threshold, so no face is marked uncertain."
+    )
+    return (
+        f"**The model**, `{predictor.model_name}`, was trained on FER2013: 28,709 grayscale face photos of 48x48 "
+        "pixels, each labelled with one of seven expressions by people. It names the expression right on "
+        f"{accuracy} of FER2013's validation faces; its weakest classes are {weak or 'not measured'}. {uncertain}\n\n"
+        "**Expressions are not emotions.** It reads facial muscle patterns as FER2013's labellers saw them; it "
+        "cannot tell what someone feels, means or intends, and it is less reliable on faces unlike FER2013's "
+        "(turned away, partly covered, very small, unusual lighting). Do not use it to make decisions about people.\n\n"
+        "**Your uploads** are decoded in this server's memory, never sent elsewhere, and the copies Gradio keeps on "
+        f"disk (uploads, results, downloads) are deleted within "
+        f"{(limits.CACHE_SWEEP_S + limits.CACHE_MAX_AGE_S) // 60} minutes. The log records one line when a file is "
+        "refused (why, never its contents)."
+    )
+
+
 def limits_text() -> str:
     return (
         f"Photos up to {limits.MAX_UPLOAD_MB} MB and {MAX_PIXELS // 1_000_000} megapixels. Uploads and results are "
         f"deleted from the server within {(limits.CACHE_SWEEP_S + limits.CACHE_MAX_AGE_S) // 60} minutes. "
-        f"A Live stream runs for {limits.LIVE_TIME_LIMIT_S // 60} minutes at a time."
+        f"A Live stream runs for {limits.LIVE_TIME_LIMIT_S // 60} minutes at a time; videos up to {MAX_VIDEO_S} s."
     )
 
 
@@ -158,38 +337,80 @@ with gr.Blocks(
     with gr.Tab("Photo"):
         with gr.Row():
             with gr.Column():
-                photo = refuse_oversize_in_one_sentence(
+                photo = refuse_unreadable_in_one_sentence(
                     gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath", label="Photo", elem_id="photo")
                 )
-                top_k = gr.Slider(1, NUM_CLASSES, value=3, step=1, label="Top-k expressions")
-                heatmap = gr.Checkbox(label="Show heatmap (where the model looked)")
+                with gr.Row():
+                    top_k = gr.Slider(1, NUM_CLASSES, value=3, step=1, label="Top-k expressions", elem_id="top-k")
+                    heatmap = gr.Checkbox(label="Show heatmaps (where the model looked)", elem_id="heatmap")
                 analyse = gr.Button("Analyse", variant="primary")
             with gr.Column():
-                annotated = gr.Image(label="Faces", type="pil", elem_id="annotated")
-                status = gr.Markdown(elem_id="status")
-                face_picker = gr.Dropdown(label="Face", choices=[], interactive=False)
+                status = gr.Markdown(PROMPT, elem_id="status")
+                annotated = gr.Image(
+                    label="Faces",
+                    show_label=False,
+                    type="pil",
+                    format="png",
+                    elem_id="annotated",
+                    buttons=["download", "fullscreen"],
+                )
+                face_picker = gr.Dropdown(label="Face", choices=[], interactive=False, elem_id="face-picker")
                 label = gr.Label(num_top_classes=3, label="Expressions", elem_id="expressions")
-        table = gr.Dataframe(
-            headers=["face", "top-k", "x", "y", "width", "height"], label="All faces", interactive=False
+        gallery = gr.Gallery(
+            label="Each face: the 48x48 crop the model saw, its heatmap, all seven scores",
+            columns=2,
+            object_fit="contain",
+            format="png",
+            allow_preview=False,
+            elem_id="face-gallery",
         )
-        faces_state = gr.State([])
+        table = gr.Dataframe(
+            headers=["face", "top-k", "note", "x", "y", "width", "height"],
+            label="All faces",
+            interactive=False,
+            elem_id="faces-table",
+        )
+        with gr.Row():
+            csv_download = gr.DownloadButton("Download CSV", value=None, interactive=False, elem_id="download-csv")
+            json_download = gr.DownloadButton("Download JSON", value=None, interactive=False, elem_id="download-json")
         if EXAMPLES.is_dir():
-            gr.Examples(sorted(str(p) for p in EXAMPLES.glob("*.jpg")), inputs=photo, label="Examples")
+            gr.Examples(
+                [[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))],
+                inputs=photo,
+                example_labels=[EXAMPLE_CAPTIONS.get(p.stem, p.stem) for p in sorted(EXAMPLES.glob("*.jpg"))],
+                label="Examples",
+            )
+        photo_result = gr.State({"status": PROMPT})
+        selected = gr.State(0)
+        shown = [annotated, status, label, table, gallery, face_picker, csv_download, json_download]
+        render = {"fn": render_photo, "inputs": [photo_result, selected, top_k, heatmap], "outputs": shown}
         gr.on(
-            [analyse.click, photo.change, heatmap.change],
-            analyse_photo,
-            [photo, top_k, heatmap],
-            [annotated, label, table, status, faces_state, face_picker],
+            [analyse.click, photo.change],
+            lambda image_path, show: (analyse_photo(image_path, show), 0),
+            [photo, heatmap],
+            [photo_result, selected],
             api_visibility="private",
             **limits.MODEL_EVENTS,
+        ).then(**render, api_visibility="private")
+        heatmap.change(
+            with_heatmaps, [photo_result, heatmap], photo_result, api_visibility="private", **limits.MODEL_EVENTS
+        ).then(**render, api_visibility="private")
+        face_picker.input(lambda index: index, face_picker, selected, api_visibility="private").then(
+            **render, api_visibility="private"
         )
-        face_picker.change(show_face, [faces_state, face_picker, top_k], [label, table], api_visibility="private")
-        top_k.release(show_face, [faces_state, face_picker, top_k], [label, table], api_visibility="private")
+        gallery.select(pick_from_gallery, None, selected, api_visibility="private").then(
+            **render, api_visibility="private"
+        )
+        top_k.change(**render, api_visibility="private")
     with gr.Tab("Live"):
-        gr.Markdown("Turn on the webcam: boxes and labels follow the faces on every frame.")
-        with gr.Row():
+        gr.Markdown(
+            "**Start** turns on the webcam and labels every face it sees. Each person keeps a number, and their "
+            "scores are averaged over their last frames, so a still face keeps its label."
+        )
+        start_live = gr.Button("Start", variant="primary", elem_id="start-live")
+        with gr.Row(equal_height=True):
             # 320x240 frames: less to encode, send and decode per frame; faces stay findable.
-            webcam = refuse_oversize_in_one_sentence(
+            webcam = refuse_unreadable_in_one_sentence(
                 gr.Image(
                     sources=["webcam"],
                     streaming=True,
@@ -201,29 +422,56 @@ with gr.Blocks(
             )
             # JPEG frames: encoding a PNG per frame costs more than detecting the faces in it.
             live = gr.Image(label="Live", type="numpy", format="jpeg", elem_id="live-output")
+        with gr.Row():
+            live_panel = gr.Label(label="Largest face", num_top_classes=3, elem_id="live-panel")
+            live_rate = gr.Markdown(elem_id="live-rate")
+        live_state = gr.State(None)
+        start_live.click(None, js=START_LIVE_JS)
         webcam.stream(
             analyse_frame,
-            webcam,
-            live,
+            [webcam, live_state],
+            [live, live_panel, live_rate, live_state],
             stream_every=0.05,
             time_limit=limits.LIVE_TIME_LIMIT_S,
             api_visibility="private",
             **limits.MODEL_EVENTS,
         )
+    with gr.Tab("Video"):
+        gr.Markdown(
+            f"Upload a clip of up to {MAX_VIDEO_S} s and {limits.MAX_UPLOAD_MB} MB. Every face is followed from frame "
+            "to frame and keeps its number; you get the annotated clip, each person's expressions over time, and "
+            "a CSV of every face in every analysed frame."
+        )
+        with gr.Row():
+            video_in = gr.Video(sources=["upload"], label="Video", elem_id="video")
+            video_out = gr.Video(label="Annotated", interactive=False, elem_id="video-annotated")
+        video_button = gr.Button("Analyse video", variant="primary")
+        video_status = gr.Markdown(VIDEO_PROMPT, elem_id="video-status")
+        timeline = gr.Image(label="Expressions over time, per person", type="filepath", elem_id="timeline")
+        video_csv = gr.DownloadButton("Download CSV", value=None, interactive=False, elem_id="video-csv")
+        gr.on(
+            [video_button.click, video_in.upload],
+            analyse_video_file,
+            video_in,
+            [video_out, timeline, video_csv, video_status],
+            api_visibility="private",
+            **limits.MODEL_EVENTS,
+        )
+    with gr.Accordion("What this model can and cannot do, and what happens to your uploads", open=False):
+        gr.Markdown(about_text(), elem_id="about")
     gr.Markdown(limits_text(), elem_id="limits")
-    # The public API: hidden components behind one named event, returning plain JSON.
-    with gr.Row(visible=False):
-        api_image = gr.File(label="image")
-        api_top_k = gr.Number(value=3, precision=0, label="top_k")
-        api_result = gr.JSON(label="result")
-        api_button = gr.Button("predict")
-    api_button.click(predict_api, [api_image, api_top_k], api_result, api_name="predict", **limits.MODEL_EVENTS)
-
+    # The public API: two typed endpoints, documented on the page's "Use via API" (Gradio reads
+    # their annotations, so this module does not use `from __future__ import annotations`).
+    gr.api(predict_api, api_name="predict", **limits.MODEL_EVENTS)
+    gr.api(predict_video_api, api_name="predict_video", **limits.MODEL_EVENTS)
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     # show_error=False: the page shows our gr.Error sentences, never the text of an
     # unexpected exception (which can name server paths); those go to the log instead.
     demo.queue(max_size=limits.QUEUE_SIZE, default_concurrency_limit=2).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), show_error=False, **limits.launch_options()
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        show_error=False,
+        css=PAGE_CSS,
+        **limits.launch_options(),
     )

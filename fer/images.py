@@ -20,6 +20,8 @@ from PIL import Image, ImageOps
 # decoder in the process refuses such images too, Gradio's own for streamed frames included.
 MAX_PIXELS = 50_000_000
 TOO_MANY_PIXELS = f"image has more than the {MAX_PIXELS:,} pixels we accept"
+NOT_AN_IMAGE = "not a readable image: not a format we recognise"
+DAMAGED_IMAGE = "not a readable image: the file is damaged or cut short"
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
@@ -67,9 +69,9 @@ def open_image(source: bytes | str | Path | Image.Image, max_side: int | None = 
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(TOO_MANY_PIXELS) from exc
     except Image.UnidentifiedImageError as exc:  # its message names the server's file: not shown
-        raise ImageError("not a readable image: not a format we recognise") from exc
+        raise ImageError(NOT_AN_IMAGE) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError("not a readable image: the file is damaged or cut short") from exc
+        raise ImageError(DAMAGED_IMAGE) from exc
     if img.width < 1 or img.height < 1:
         raise ImageError("image has no pixels")
     if max_side and max(img.size) > max_side:

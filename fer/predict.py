@@ -14,6 +14,7 @@ start serves it without torch too.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from fer.api_types import FaceResult
 from fer.checkpoint_info import (
     EMBEDDED_CHECKPOINT,
     CheckpointInfo,
@@ -38,9 +40,11 @@ from fer.onnx_classifier import (
     load_onnx_classifier,
     preferred_onnx_file,
 )
+from fer.uncertainty import read_uncertainty
 
 if TYPE_CHECKING:
     from fer.checkpoint import LoadedModel
+
 # Larger inputs are reduced to this on decoding: faces in them stay far above the model's
 # 48 px, and a 50-megapixel upload costs tens of megabytes instead of hundreds.
 WORKING_SIDE = 2048
@@ -53,13 +57,20 @@ class FacePrediction:
     scores: dict[str, float]  # every class, summing to 1
     crop: np.ndarray = field(repr=False)  # the 48x48 face the model saw
     frame: CropFrame = field(repr=False)  # where that crop lies in the decoded image (see WORKING_SIDE)
+    uncertain: bool = False  # top-1 score below the checkpoint's validation-chosen threshold
 
     def top_k(self, k: int) -> list[dict]:
         ranked = sorted(self.scores.items(), key=lambda item: item[1], reverse=True)
         return [{"label": label, "score": score} for label, score in ranked[: max(1, k)]]
 
-    def as_json(self, k: int) -> dict:
-        return {"box": list(self.box), "detected": self.detected, "scores": self.scores, "top_k": self.top_k(k)}
+    def as_json(self, k: int) -> FaceResult:
+        return {
+            "box": list(self.box),
+            "detected": self.detected,
+            "uncertain": self.uncertain,
+            "scores": self.scores,
+            "top_k": self.top_k(k),
+        }
 
 
 class TorchModel:
@@ -100,6 +111,8 @@ class Predictor:
             else read_checkpoint_info(resolve_checkpoint(checkpoint))
         )
         self.torch_model = TorchModel(self.info)
+        # Measured on validation by train.calibrate; without it nothing is called uncertain.
+        self.uncertainty = read_uncertainty(self.info.folder)
         self.detector = detector or default_detector()
         self.flip_tta = flip_tta
         self.onnx, self.notice = serving_classifier(self.torch_model) if use_onnx else (None, "")
@@ -123,6 +136,10 @@ class Predictor:
             return "torch"
         made_here = self.onnx.path.parent != self.info.folder
         return f"onnxruntime, {self.onnx.precision}" + (", exported on first load" if made_here else "")
+
+    @property
+    def uncertain_below(self) -> float:
+        return self.uncertainty["threshold"] if self.uncertainty else 0.0
 
     @property
     def label_names(self) -> list[str]:
@@ -154,9 +171,15 @@ class Predictor:
                 scores={name: float(p) for name, p in zip(self.label_names, row)},
                 crop=crop,
                 frame=frame,
+                uncertain=max(row) < self.uncertain_below,
             )
             for face, crop, frame, row in zip(faces, crops, frames, probs.tolist())
         ]
+
+    def with_scores(self, face: FacePrediction, scores: np.ndarray) -> FacePrediction:
+        """``face`` with other scores (e.g. smoothed over video frames), its uncertainty judged again."""
+        as_dict = {name: float(score) for name, score in zip(self.label_names, scores)}
+        return dataclasses.replace(face, scores=as_dict, uncertain=max(as_dict.values()) < self.uncertain_below)
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
         """48x48 uint8 faces (N x 48 x 48) -> probabilities (N x C)."""

@@ -36,8 +36,15 @@ def write(tmp_path: Path, name: str, payload: bytes | Image.Image, **save) -> st
     return str(path)
 
 
-def test_only_predict_is_public(client):
-    assert list(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ["/predict"]
+def test_only_the_two_typed_endpoints_are_public(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert list(endpoints) == ["/predict", "/predict_video"]
+    photo, video = endpoints["/predict"], endpoints["/predict_video"]
+    assert [p["parameter_name"] for p in photo["parameters"]] == ["image", "top_k"]
+    assert photo["parameters"][1]["type"] == {"type": "integer"} and photo["parameters"][1]["parameter_default"] == 3
+    returned = photo["returns"][0]["python_type"]["type"]
+    assert returned.startswith("dict(model: str, faces: list[dict(box: list[int], detected: bool, uncertain: bool")
+    assert "people: list[int]" in video["returns"][0]["python_type"]["type"]
 
 
 def test_predict_returns_the_json_contract(client):
@@ -45,7 +52,7 @@ def test_predict_returns_the_json_contract(client):
     assert result["model"] == "fernet_s"
     assert len(result["faces"]) == 4
     for face in result["faces"]:
-        assert set(face) == {"box", "detected", "scores", "top_k"}
+        assert set(face) == {"box", "detected", "uncertain", "scores", "top_k"}
         assert face["detected"] is True
         x, y, w, h = face["box"]
         assert 0 <= x < 640 and 0 <= y < 480 and w > 10 and h > 10
@@ -131,6 +138,8 @@ def test_page_shows_the_model_facts(app_server):
     facts = next(t for t in texts if isinstance(t, str) and "**Model:**" in t)
     assert "fernet_s" in facts and "validation accuracy" in facts and "Disgust" in facts
     assert "served with onnxruntime, int8" in facts and "validation as served" in facts
+    about = next(t for t in texts if isinstance(t, str) and "**Expressions are not emotions.**" in t)
+    assert "validation faces" in about and "weakest classes are" in about and "deleted within 15 minutes" in about
     stated = next(t for t in texts if isinstance(t, str) and "megapixels" in t)
     assert f"{limits.MAX_UPLOAD_MB} MB" in stated and "deleted" in stated
 

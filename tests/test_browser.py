@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.utils import QueueError, Status
 from PIL import Image
+from skimage import data
 
 from fer import limits
 from tests.conftest import ROOT
@@ -48,13 +50,25 @@ def launch(playwright, extra_args: tuple[str, ...] = ()):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *extra_args])
 
 
+def face_camera(path: Path, frames: int = 20) -> tuple[str, ...]:
+    """Chromium flags for a fake webcam showing a still face (a Y4M clip it loops), with sensor noise."""
+    face = Image.fromarray(data.astronaut()).crop((80, 0, 400, 240)).convert("YCbCr")
+    y, cb, cr = (np.asarray(plane) for plane in face.split())
+    rng = np.random.default_rng(0)
+    with path.open("wb") as clip:
+        clip.write(b"YUV4MPEG2 W320 H240 F20:1 Ip A1:1 C420jpeg\n")
+        for _ in range(frames):
+            noisy = np.clip(y + rng.normal(0, 3, y.shape), 0, 255).astype(np.uint8)
+            clip.write(b"FRAME\n" + noisy.tobytes() + cb[::2, ::2].tobytes() + cr[::2, ::2].tobytes())
+    return (*FAKE_CAMERA, f"--use-file-for-fake-video-capture={path}")
+
+
 def start_live_stream(browser, url: str):
-    """Open the Live tab with the (fake) camera allowed, start streaming; the output image."""
+    """Open the Live tab with the (fake) camera allowed, start streaming with one click; the output image."""
     page = browser.new_context(permissions=["camera"]).new_page()
     page.goto(url, wait_until="domcontentloaded")
     page.get_by_role("tab", name="Live").click()
-    page.get_by_text("Click to Access Webcam").click()
-    page.locator("#webcam button", has_text="Record").filter(has_not_text="Stop").first.click()
+    page.locator("#start-live").click()
     output = page.locator("#live-output img")
     output.wait_for(timeout=60_000)
     return output
@@ -72,13 +86,34 @@ def test_upload_a_photo_and_see_boxes_and_labels(playwright, app_server, tmp_pat
     annotated = page.locator("#annotated img")
     annotated.wait_for(state="visible", timeout=30_000)
     assert annotated.evaluate("img => img.naturalWidth") == 640
+    assert "4 numbered face boxes" in annotated.get_attribute("alt")
     expressions = page.locator("#expressions").inner_text().lower()
     assert any(name in expressions for name in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"))
+    page.locator("#face-gallery img").nth(3).wait_for(timeout=30_000)  # one card per face
+    for name in ("csv", "json"):
+        assert page.locator(f"#download-{name}").is_enabled()
     page.screenshot(path=str(ARTIFACTS / "browser-photo.png"), full_page=True)
-    # Clearing the photo resets the results with a prompt, not an error.
+
+    # Choosing a face from the gallery selects it everywhere.
+    page.locator("#face-gallery button[aria-label='Thumbnail 3 of 4']").click()
+    page.locator("#expressions").get_by_text("Face 3").wait_for(timeout=30_000)
+    # Top-k from the keyboard: each arrow press re-renders the table.
+    page.locator("#top-k input[type=range]").focus()
+    page.keyboard.press("ArrowRight")
+    page.locator("#expressions").get_by_text("Face 3").wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#top-k input[type=number]').value === '4'")
+    page.wait_for_function(
+        "() => /(\\w+ \\d+%, ){3}\\w+ \\d+%/.test(document.querySelector('#faces-table').innerText)", timeout=30_000
+    )
+
+    # A photo without a face is a whole-image guess, and says so.
     page.locator("#photo button[aria-label='Remove Image']").click()
     page.locator("#status").get_by_text("Upload a photo").wait_for(timeout=30_000)
     assert page.get_by_text("Error").count() == 0
+    page.locator("#photo input[type=file]").set_input_files(str(ROOT / "examples" / "no_face.jpg"))
+    page.locator("#status").get_by_text("No face found").wait_for(timeout=60_000)
+    page.locator("#expressions").get_by_text("Whole-image guess").wait_for(timeout=30_000)
+
     # A photo over the pixel limit (Gradio opens it before the app does) gets the sentence.
     Image.new("1", (7100, 7100)).save(tmp_path / "huge.png")
     page.locator("#photo input[type=file]").set_input_files(str(tmp_path / "huge.png"))
@@ -86,10 +121,10 @@ def test_upload_a_photo_and_see_boxes_and_labels(playwright, app_server, tmp_pat
     browser.close()
 
 
-def test_live_tab_streams_annotated_frames_from_a_webcam(playwright, app_server):
-    """Chromium's fake camera feeds the Live tab; annotated frames keep coming back."""
+def test_live_tab_streams_annotated_frames_from_a_webcam(playwright, app_server, tmp_path):
+    """A fake webcam showing a face feeds the Live tab: labelled frames, a panel and a rate come back."""
     ARTIFACTS.mkdir(exist_ok=True)
-    browser = launch(playwright, FAKE_CAMERA)
+    browser = launch(playwright, face_camera(tmp_path / "face.y4m"))
     output = start_live_stream(browser, app_server.url)
     sources = set()
     for _ in range(200):
@@ -98,6 +133,11 @@ def test_live_tab_streams_annotated_frames_from_a_webcam(playwright, app_server)
             break
         output.page.wait_for_timeout(50)
     assert len(sources) >= 5, "the live output stopped updating"
+    output.page.locator("#live-panel").get_by_text("Person 1").wait_for(timeout=30_000)
+    output.page.locator("#live-rate").get_by_text("frames/s answered").wait_for(timeout=30_000)
+    preview = output.page.locator("#webcam video").evaluate("v => v.getBoundingClientRect().width")
+    assert output.evaluate("img => img.getBoundingClientRect().width") >= preview - 2
+    assert output.evaluate("img => getComputedStyle(img).objectFit") == "contain"  # drawn at that size, too
     output.page.screenshot(path=str(ARTIFACTS / "browser-live.png"))
     browser.close()
 

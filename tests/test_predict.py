@@ -162,7 +162,8 @@ def test_animated_gif_uses_its_first_frame(predictor):
 
 
 def test_grad_cam_heatmaps_are_drawn_where_each_face_is(predictor):
-    from fer.explain import grad_cam, paint_heatmap
+    from fer.annotate import paint_heatmap
+    from fer.explain import grad_cam
 
     image = Image.open(EXAMPLES / "four_faces.jpg").convert("RGB")
     faces = predictor.predict(image)

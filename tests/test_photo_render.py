@@ -1,0 +1,83 @@
+"""The Photo tab's functions, in-process on the app's own predictor: analyse once, render many times."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import app
+from fer.labels import CLASS_NAMES
+from tests.conftest import ROOT
+
+FOUR_FACES = str(ROOT / "examples" / "four_faces.jpg")
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Counts calls of the real predictor and Grad-CAM (both still run)."""
+    import fer.explain
+
+    calls = {"predict": 0, "grad_cam": 0}
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(app.predictor, "predict", counting("predict", app.predictor.predict))
+    monkeypatch.setattr(fer.explain, "grad_cam", counting("grad_cam", fer.explain.grad_cam))
+    return calls
+
+
+def picture(shown: tuple) -> np.ndarray:
+    """The annotated photo as the page receives it."""
+    return np.asarray(Image.open(shown[0].value["path"]).convert("RGB"))
+
+
+def test_selection_top_k_and_heatmap_re_render_without_running_the_model_again(counted):
+    result = app.analyse_photo(FOUR_FACES, show_heatmap=False)
+    first = app.render_photo(result, 0, 3, False)
+    third = app.render_photo(result, 2, 5, False)
+    assert third[2].label.startswith("Face 3") and len(third[3][2][1].split(", ")) == 5
+    assert not np.array_equal(picture(first), picture(third))  # the selected face is highlighted
+    with_heat = app.with_heatmaps(result, True)
+    shown = app.render_photo(with_heat, 2, 5, True)
+    app.render_photo(app.with_heatmaps(with_heat, False), 2, 5, False)
+    app.render_photo(app.with_heatmaps(with_heat, True), 2, 5, True)
+    assert counted == {"predict": 1, "grad_cam": 1}
+    assert shown[4][0][0].width > third[4][0][0].width  # the heatmap sits beside each crop
+
+
+def test_downloads_match_what_predict_returns():
+    result = app.analyse_photo(FOUR_FACES, show_heatmap=False)
+    shown = app.render_photo(result, 0, 2, False)
+    csv_path, json_path = shown[6].value["path"], shown[7].value["path"]
+    assert json.loads(Path(json_path).read_text()) == app.predict_api(FOUR_FACES, 2)
+    rows = list(csv.DictReader(io.StringIO(Path(csv_path).read_text())))
+    assert len(rows) == 4 and [row["face"] for row in rows] == ["1", "2", "3", "4"]
+    assert set(CLASS_NAMES) <= set(rows[0]) and rows[3]["uncertain"] == "True"
+
+
+def test_a_tiny_face_crop_is_enlarged_for_display_with_square_pixels(tmp_path):
+    crop = np.random.default_rng(0).integers(0, 255, (48, 48), dtype=np.uint8)
+    Image.fromarray(crop).save(tmp_path / "crop.png")
+    shown = app.render_photo(app.analyse_photo(str(tmp_path / "crop.png"), False), 0, 3, False)
+    canvas = picture(shown)[..., 0]
+    assert canvas.shape == (384, 384)
+    assert np.array_equal(canvas[::8, ::8], crop)  # nearest-neighbour: every pixel an 8x8 block
+    assert "No face found" in shown[1] and shown[2].label.startswith("Whole-image guess")
+
+
+def test_a_bad_file_leaves_one_sentence_in_the_status_line(tmp_path):
+    (tmp_path / "notes.png").write_text("not an image")
+    shown = app.render_photo(app.analyse_photo(str(tmp_path / "notes.png"), False), 0, 3, False)
+    assert shown[1] == "⚠️ Cannot use this file: not a readable image: not a format we recognise."
+    assert shown[0] is None and shown[4] == []
