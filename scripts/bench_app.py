@@ -7,8 +7,10 @@ Measures, on 640x480 photos made from scikit-image's images:
 - classifier-only latency per face (batch 1) as served (onnxruntime when the checkpoint has an
   ONNX export) and in torch, the baseline, in the same run; the detector alone, as the
   baseline the end-to-end figure is compared with;
-- the Live tab's per-frame processing (detection at 320 px, classify, draw), whose inverse
-  is the most frames per second the server can sustain per stream;
+- the Live tab's per-frame processing (its own function: detection at 320 px, classify, track
+  and smooth, draw), whose inverse is the most frames per second the server can sustain per
+  stream, against the detector alone;
+- the Video tab's throughput on a 640x480 clip with one face, against the detector alone;
 - the real app (python app.py on 127.0.0.1): cold start to first answer, resident memory,
   and requests per second with 8 concurrent gradio_client callers (every request checked),
   as served and, the baseline, with ``FER_ONNX=0`` (the classifier in torch).
@@ -30,7 +32,6 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer.annotate import draw_predictions  # noqa: E402
 from fer.faces import PHOTO_DETECTION_SIDE, CenterFaceDetector  # noqa: E402
 from fer.predict import Predictor  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
@@ -61,20 +62,59 @@ def bench_in_process(repeats: int) -> dict:
     rgb = np.asarray(Image.open(io.BytesIO(one)).convert("RGB"))
     crop = predictor.predict(one)[0].crop[None]
     in_torch = Predictor(predictor.loaded, use_onnx=False)  # the baseline: the classifier in torch
-    # The Live tab's per-frame work: detection at 320 px, classification, drawing.
-    live = predictor.with_detector(CenterFaceDetector(max_side=320))
-    frame = Image.open(io.BytesIO(four)).convert("RGB")
-    live_ms = median_ms(lambda: draw_predictions(frame.copy(), live.predict(frame)), repeats)
+    # The Live tab's per-frame work, through its own function: detection at 320 px,
+    # classification, tracking and smoothing, drawing, the panel.
+    import app
+
+    frame = np.asarray(Image.open(io.BytesIO(four)).convert("RGB"))
+    live_state = app.analyse_frame(frame, None)[3]
+    live_ms = median_ms(lambda: app.analyse_frame(frame, live_state), repeats)
+    live_detector_ms = median_ms(lambda: app.live_predictor.detector.detect(frame), repeats)
     return {
         "live_frame_ms_640x480_four_faces": live_ms,
         "live_max_frames_per_s": round(1000 / live_ms, 1),
+        "live_detector_only_ms_640x480_four_faces": live_detector_ms,
+        "ratio_live_frame_vs_detector_only": round(live_ms / live_detector_ms, 2),
         "end_to_end_ms_640x480_one_face": median_ms(lambda: predictor.predict(one), repeats),
         "end_to_end_ms_640x480_four_faces": median_ms(lambda: predictor.predict(four), repeats),
         "detector_only_ms_640x480": median_ms(lambda: predictor.detector.detect(rgb), repeats),
         "classifier_serving": predictor.serving,
         "classifier_only_ms_per_face_batch1": median_ms(lambda: predictor.classify(crop), repeats * 2),
+        # Torch last: its thread pool spin-waits after each call and would slow what follows.
         "classifier_torch_ms_per_face_batch1": median_ms(lambda: in_torch.classify(crop), repeats * 2),
         "end_to_end_torch_ms_640x480_one_face": median_ms(lambda: in_torch.predict(one), repeats),
+    }
+
+
+def bench_video(seconds: int = 4, fps: int = 30) -> dict:
+    """The Video tab's throughput on a 640x480 clip with one face (analysed at up to 10 frames/s)."""
+    import tempfile
+
+    import imageio.v2 as imageio
+
+    import app
+    from fer.video import analyse_video
+
+    face = Image.open(io.BytesIO(photo_bytes("one_face.jpg"))).convert("RGB")
+    with tempfile.TemporaryDirectory() as scratch:
+        clip = Path(scratch) / "clip.mp4"
+        with imageio.get_writer(str(clip), format="FFMPEG", fps=fps, codec="libx264", macro_block_size=2) as out:
+            for i in range(seconds * fps):
+                out.append_data(np.asarray(face.rotate(0, translate=(i % 40 - 20, 0), fillcolor="white")))
+        started = time.perf_counter()
+        result = analyse_video(clip, app.live_predictor, Path(scratch) / "annotated.mp4")
+        elapsed = time.perf_counter() - started
+    detector_ms = median_ms(lambda: app.live_predictor.detector.detect(np.asarray(face)), 20)
+    analysed_per_s = result.frames / elapsed
+    return {
+        "clip": f"640x480, {seconds} s at {fps} frames/s, one face",
+        "frames_analysed": result.frames,
+        "people_found": len(result.people),
+        "wall_s": round(elapsed, 2),
+        "analysed_frames_per_s": round(analysed_per_s, 1),
+        "video_seconds_per_wall_second": round(seconds / elapsed, 2),
+        "detector_only_max_frames_per_s": round(1000 / detector_ms, 1),
+        "ratio_analysed_vs_detector_only": round(analysed_per_s * detector_ms / 1000, 2),
     }
 
 
@@ -155,6 +195,7 @@ def main() -> None:
     report = {
         "in_process": bench_in_process(args.repeats),
         "detector_sides": bench_detector_sides(args.repeats),
+        "video": bench_video(),
         "server": bench_server(args.requests, args.callers),
         "server_torch": bench_server(args.requests, args.callers, {"FER_ONNX": "0"}),  # the baseline
     }

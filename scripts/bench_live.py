@@ -2,14 +2,16 @@
 
     python scripts/bench_live.py --seconds 20 --out bench/live.json
 
-Chromium's fake capture device (a moving test pattern, at the 320x240 the app requests) feeds the webcam stream;
-the script counts how often the annotated output image changes. Needs Debian's chromium.
+Chromium's fake capture device plays a 320x240 clip of a still face with sensor noise (the
+browser test's), so every frame is detected, classified, tracked and drawn; the script counts
+how often the annotated output image changes. Needs Debian's chromium.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.app_server import running_app  # noqa: E402
-from tests.test_browser import FAKE_CAMERA, launch, start_live_stream  # noqa: E402
+from tests.test_browser import face_camera, launch, start_live_stream  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 
@@ -28,8 +30,8 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--out", default="bench/live.json")
     args = p.parse_args()
-    with running_app() as server, sync_playwright() as playwright:
-        browser = launch(playwright, FAKE_CAMERA)
+    with running_app() as server, sync_playwright() as playwright, tempfile.TemporaryDirectory() as scratch:
+        browser = launch(playwright, face_camera(Path(scratch) / "face.y4m"))
         output = start_live_stream(browser, server.url)
         time.sleep(2)  # let the stream settle
         frames, last, start = 0, None, time.perf_counter()
@@ -44,7 +46,7 @@ def main() -> None:
         "seconds": round(elapsed, 1),
         "output_frames": frames,
         "frames_per_s": round(frames / elapsed, 2),
-        "input": "Chromium fake camera (test pattern) at the 320x240 the app requests",
+        "input": "Chromium fake camera playing a 320x240 clip of one face (tests/test_browser.py's face_camera)",
         "stream_every_s": 0.05,
     }
     write_report(report, ROOT / args.out)
