@@ -45,6 +45,8 @@ PAGE_CSS = """
 /* the live output as large as the webcam preview beside it, not at the frames' 320 px */
 #live-output .image-frame, #live-output img { width: 100% !important; height: auto !important; }
 #live-output img { object-fit: contain !important; }
+/* on a phone the columns stack: results first, so they are not below the fold */
+@media (max-width: 640px) { #photo-row { flex-direction: column-reverse; } }
 """
 # One click for what Gradio's webcam needs two: allow the camera, then record.
 START_LIVE_JS = """async () => {
@@ -335,7 +337,7 @@ with gr.Blocks(
     gr.Markdown("# Facial expression recognition\nEvery face is found, boxed and labelled with its expressions.")
     gr.Markdown(model_facts(), elem_id="model-facts")
     with gr.Tab("Photo"):
-        with gr.Row():
+        with gr.Row(elem_id="photo-row"):
             with gr.Column():
                 photo = refuse_unreadable_in_one_sentence(
                     gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath", label="Photo", elem_id="photo")

@@ -77,7 +77,7 @@ def start_live_stream(browser, url: str):
 def test_upload_a_photo_and_see_boxes_and_labels(playwright, app_server, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     browser = launch(playwright)
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
     # Not "networkidle": offline, the theme's web-font requests never settle.
     page.goto(app_server.url, wait_until="domcontentloaded")
     page.locator("#model-facts").get_by_text("fernet_s").wait_for(timeout=60_000)
@@ -92,7 +92,7 @@ def test_upload_a_photo_and_see_boxes_and_labels(playwright, app_server, tmp_pat
     page.locator("#face-gallery img").nth(3).wait_for(timeout=30_000)  # one card per face
     for name in ("csv", "json"):
         assert page.locator(f"#download-{name}").is_enabled()
-    page.screenshot(path=str(ARTIFACTS / "browser-photo.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-photo-1280x800.png"), full_page=True)
 
     # Choosing a face from the gallery selects it everywhere.
     page.locator("#face-gallery button[aria-label='Thumbnail 3 of 4']").click()
@@ -114,10 +114,56 @@ def test_upload_a_photo_and_see_boxes_and_labels(playwright, app_server, tmp_pat
     page.locator("#status").get_by_text("No face found").wait_for(timeout=60_000)
     page.locator("#expressions").get_by_text("Whole-image guess").wait_for(timeout=30_000)
 
+    # A file that is no image at all: one sentence, no server path.
+    (tmp_path / "notes.jpg").write_text("not an image")
+    page.locator("#photo input[type=file]").set_input_files(str(tmp_path / "notes.jpg"))
+    page.get_by_text("Cannot use this file: not a readable image: not a format we recognise.").first.wait_for(
+        timeout=60_000
+    )
+    assert "/tmp" not in page.locator("body").inner_text()
+
     # A photo over the pixel limit (Gradio opens it before the app does) gets the sentence.
     Image.new("1", (7100, 7100)).save(tmp_path / "huge.png")
     page.locator("#photo input[type=file]").set_input_files(str(tmp_path / "huge.png"))
     page.get_by_text("more than the 50,000,000 pixels").first.wait_for(timeout=60_000)
+    browser.close()
+
+
+def test_on_a_phone_the_results_come_first(playwright, app_server):
+    browser = launch(playwright)
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page.goto(app_server.url, wait_until="domcontentloaded")
+    page.locator("#photo input[type=file]").set_input_files(str(ROOT / "examples" / "four_faces.jpg"))
+    page.locator("#status").get_by_text("Found 4 faces").wait_for(timeout=60_000)
+    page.locator("#annotated img").wait_for(state="visible", timeout=30_000)
+    status_top = page.locator("#status").bounding_box()["y"]
+    assert status_top < page.locator("#photo").bounding_box()["y"]  # results above the input
+    page.screenshot(path=str(ARTIFACTS / "browser-photo-390x844.png"), full_page=True)
+    browser.close()
+
+
+def test_a_video_upload_gives_a_timeline_and_a_csv(playwright, app_server, tmp_path):
+    from tests.test_video import write_clip
+
+    face = Image.fromarray(data.astronaut()).crop((140, 20, 340, 240)).resize((160, 176))
+    frames = []
+    for i in range(20):
+        canvas = Image.new("RGB", (320, 240), "white")
+        canvas.paste(face, (40 + 3 * i, 30))
+        frames.append(np.asarray(canvas))
+    clip = write_clip(tmp_path / "walk.mp4", frames, fps=10)
+    browser = launch(playwright)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(app_server.url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video input[type=file]").set_input_files(clip)
+    page.locator("#video-status").get_by_text("**1** person".replace("**", "")).wait_for(timeout=90_000)
+    page.locator("#timeline img").wait_for(state="visible", timeout=30_000)
+    with page.expect_download() as download:
+        page.locator("#video-csv").click()
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0].startswith("time_s,person,x,y,width,height,angry") and len(rows) == 21
+    page.screenshot(path=str(ARTIFACTS / "browser-video.png"), full_page=True)
     browser.close()
 
 
