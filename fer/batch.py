@@ -5,8 +5,10 @@
     python -m fer.batch photos/ --out faces.csv --model user/repo --tta
 
 One row per face: the file (and frame), the face's box, whether it was detected, every
-class score and the top label. Unreadable files are skipped, counted and listed at the
-end; they never stop the run.
+class score and the top label. In a video, faces are tracked as in the app's Video tab
+(``fer.video``): ``face`` is the person's number, the same through the clip, and the
+scores are smoothed over that person's frames. Unreadable files are skipped, counted and
+listed at the end; they never stop the run.
 """
 
 from __future__ import annotations
@@ -18,39 +20,47 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from fer.images import ImageError
-from fer.predict import Predictor
+from fer.predict import FacePrediction, Predictor
+from fer.video import tracked_frames
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
 
-def video_frames(path: Path, every: int) -> Iterator[tuple[int, Image.Image]]:
-    """(frame index, RGB frame) for every ``every``-th frame, decoded by the ffmpeg that
-    the imageio-ffmpeg wheel ships."""
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    width, height = meta["size"]
-    for index, raw in enumerate(reader):
-        if index % every == 0:
-            yield index, Image.fromarray(np.frombuffer(raw, np.uint8).reshape(height, width, 3))
-
-
-def inputs(source: Path, every: int) -> Iterator[tuple[str, int | None, Image.Image | Path]]:
-    """(file name, frame or None, image or path) for a folder, an image file or a video."""
+def inputs(source: Path) -> Iterator[tuple[str, Path]]:
+    """(file name, path) for a folder or a single file."""
     if source.is_dir():
         for path in sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith(".")):
-            yield str(path.relative_to(source)), None, path
-    elif source.suffix.lower() in VIDEO_SUFFIXES:
-        for index, frame in video_frames(source, every):
-            yield source.name, index, frame
+            yield str(path.relative_to(source)), path
     else:
-        yield source.name, None, source
+        yield source.name, source
+
+
+def video_rows(predictor: Predictor, source: Path, every: int) -> Iterator[tuple[int, int, FacePrediction, float]]:
+    """(frame, person, face, factor to video pixels) for every tracked face of every ``every``-th frame."""
+    for frame in tracked_frames(source, predictor, every, max_seconds=None):
+        for face, person in zip(frame.faces, frame.people):
+            yield frame.index, person, face, frame.to_video
+
+
+def face_row(name: str, frame: int | None, number: int, face: FacePrediction, scale: float = 1.0) -> dict:
+    x, y, w, h = (round(value * scale) for value in face.box)
+    top = face.top_k(1)[0]
+    return {
+        "file": name,
+        "frame": frame,
+        "face": number,
+        "x": x,
+        "y": y,
+        "width": w,
+        "height": h,
+        "detected": face.detected,
+        "label": top["label"],
+        "score": round(top["score"], 5),
+        **{k: round(v, 5) for k, v in face.scores.items()},
+    }
 
 
 def predict_all(
@@ -59,31 +69,21 @@ def predict_all(
     """Rows (one per face) and the names of files that could not be read."""
     rows: list[dict] = []
     skipped: list[str] = []
-    total = sum(1 for p in source.rglob("*") if p.is_file()) if source.is_dir() else None
-    for name, frame, image in tqdm(inputs(source, every), total=total, desc="predicting", disable=not progress):
+    if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
         try:
-            faces = predictor.predict(image)
+            for frame, person, face, scale in tqdm(video_rows(predictor, source, every), disable=not progress):
+                rows.append(face_row(source.name, frame, person, face, scale))
+        except ImageError as exc:  # fer.video.VideoError is one
+            skipped.append(f"{source.name}: {exc}")
+        return rows, skipped
+    total = sum(1 for p in source.rglob("*") if p.is_file()) if source.is_dir() else None
+    for name, path in tqdm(inputs(source), total=total, desc="predicting", disable=not progress):
+        try:
+            faces = predictor.predict(path)
         except ImageError as exc:
             skipped.append(f"{name}: {exc}")
             continue
-        for number, face in enumerate(faces, start=1):
-            x, y, w, h = face.box
-            top = face.top_k(1)[0]
-            rows.append(
-                {
-                    "file": name,
-                    "frame": frame,
-                    "face": number,
-                    "x": x,
-                    "y": y,
-                    "width": w,
-                    "height": h,
-                    "detected": face.detected,
-                    "label": top["label"],
-                    "score": round(top["score"], 5),
-                    **{k: round(v, 5) for k, v in face.scores.items()},
-                }
-            )
+        rows.extend(face_row(name, None, number, face) for number, face in enumerate(faces, start=1))
     return rows, skipped
 
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("source", type=Path, help="a folder of images, an image, or a video file")
     p.add_argument("--out", type=Path, required=True, help="results file: .csv or .json")
     p.add_argument("--model", default=None, help="checkpoint folder or Hub id (default: $FER_MODEL or embedded)")
-    p.add_argument("--every", type=int, default=1, help="video: use every N-th frame")
+    p.add_argument("--every", type=int, default=1, help="video: use every N-th frame (faces are tracked across them)")
     p.add_argument("--tta", action="store_true", help="average with the mirrored face")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)

@@ -10,7 +10,7 @@ length and frame size are checked from its header before any frame is decoded.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from PIL import Image
 from fer.annotate import draw_predictions
 from fer.api_types import VideoPrediction
 from fer.images import MAX_PIXELS, ImageError
-from fer.predict import Predictor
+from fer.predict import FacePrediction, Predictor
 from fer.tracking import FaceTracker
 
 MAX_VIDEO_S = 60
@@ -55,8 +55,11 @@ class VideoResult:
         }
 
 
-def open_video(path: str | Path) -> tuple[imageio.core.Format.Reader, dict]:
-    """The reader and its metadata, refused in one sentence if unreadable, too long or too large."""
+def open_video(path: str | Path, max_seconds: float | None = MAX_VIDEO_S) -> tuple[imageio.core.Format.Reader, dict]:
+    """The reader and its metadata, refused in one sentence if unreadable, too long or too large.
+
+    ``max_seconds`` None: any length (the batch command's offline use).
+    """
     try:
         reader = imageio.get_reader(str(path), format="FFMPEG")
         meta = reader.get_meta_data()
@@ -64,13 +67,49 @@ def open_video(path: str | Path) -> tuple[imageio.core.Format.Reader, dict]:
         raise VideoError("not a readable video: not a format we recognise, or the file is damaged") from exc
     width, height = meta.get("size", (0, 0))
     duration, fps = float(meta.get("duration") or 0), float(meta.get("fps") or 0)
-    if duration > MAX_VIDEO_S:
+    if max_seconds is not None and duration > max_seconds:
         reader.close()
-        raise VideoError(f"the video is {duration:.0f} s long; we accept up to {MAX_VIDEO_S} s")
+        raise VideoError(f"the video is {duration:.0f} s long; we accept up to {max_seconds:g} s")
     if width * height > MAX_PIXELS or not fps:
         reader.close()
         raise VideoError("not a usable video: its frames are too large or it has no frame rate")
     return reader, meta
+
+
+@dataclass
+class TrackedFrame:
+    index: int  # in the video's own frame numbering
+    time_s: float
+    image: Image.Image  # the frame, at most WORKING_SIDE
+    to_video: float  # factor from ``image`` pixels back to video pixels
+    faces: list[FacePrediction]  # detected faces, scores smoothed per person
+    people: list[int]  # each face's person number
+
+
+def tracked_frames(
+    path: str | Path, predictor: Predictor, every: int | None = None, max_seconds: float | None = MAX_VIDEO_S
+) -> Iterator[TrackedFrame]:
+    """Every ``every``-th frame (default: ``ANALYSED_FPS`` per second) with its tracked faces.
+
+    The one decoding and tracking path for the Video tab, ``/predict_video`` and ``fer.batch``.
+    """
+    reader, meta = open_video(path, max_seconds)
+    fps = float(meta["fps"])
+    step = every or max(1, round(fps / ANALYSED_FPS))
+    tracker = FaceTracker()
+    try:
+        for index, frame in enumerate(reader):
+            if index % step:
+                continue
+            image, to_video = _working_frame(frame)
+            faces = [face for face in predictor.predict(image) if face.detected]
+            tracks = tracker.update([face.box for face in faces], [list(face.scores.values()) for face in faces])
+            steady = [predictor.with_scores(face, track.scores) for face, track in zip(faces, tracks)]
+            yield TrackedFrame(index, index / fps, image, to_video, steady, [track.id for track in tracks])
+    except (OSError, RuntimeError) as exc:
+        raise VideoError("the video is damaged or cut short") from exc
+    finally:
+        reader.close()
 
 
 def analyse_video(
@@ -80,35 +119,27 @@ def analyse_video(
     progress: Callable[[float], None] = lambda fraction: None,
 ) -> VideoResult:
     """Track and classify every face; write the annotated clip to ``annotated_path`` (H.264 MP4)."""
-    reader, meta = open_video(path)
+    reader, meta = open_video(path)  # refused here, before any output is written
+    reader.close()
     fps, duration = float(meta["fps"]), float(meta.get("duration") or 0)
     step = max(1, round(fps / ANALYSED_FPS))
     result = VideoResult(duration_s=duration, analysed_fps=fps / step)
-    tracker = FaceTracker()
     writer = imageio.get_writer(
         str(annotated_path), format="FFMPEG", fps=fps / step, codec="libx264", quality=6, macro_block_size=2
     )
     try:
-        for index, frame in enumerate(reader):
-            if index % step:
-                continue
-            time_s = index / fps
-            image, to_input = _working_frame(frame)
-            faces = [face for face in predictor.predict(image) if face.detected]
-            tracks = tracker.update([face.box for face in faces], [list(face.scores.values()) for face in faces])
-            steady = [predictor.with_scores(face, track.scores) for face, track in zip(faces, tracks)]
-            draw_predictions(image, steady, numbers=[track.id for track in tracks])
-            writer.append_data(np.asarray(image))
+        for frame in tracked_frames(path, predictor, step):
+            draw_predictions(frame.image, frame.faces, numbers=frame.people)
+            writer.append_data(np.asarray(frame.image))
             result.frames += 1
-            for face, track in zip(steady, tracks):
-                box = [round(value * to_input) for value in face.box]
-                result.rows.append({"time_s": round(time_s, 3), "person": track.id, "box": box, "scores": face.scores})
+            for face, person in zip(frame.faces, frame.people):
+                box = [round(value * frame.to_video) for value in face.box]
+                result.rows.append(
+                    {"time_s": round(frame.time_s, 3), "person": person, "box": box, "scores": face.scores}
+                )
             if duration:
-                progress(min(1.0, time_s / duration))
-    except (OSError, RuntimeError) as exc:
-        raise VideoError("the video is damaged or cut short") from exc
+                progress(min(1.0, frame.time_s / duration))
     finally:
-        reader.close()
         writer.close()
     return result
 

@@ -43,7 +43,7 @@ def test_folder_to_csv_counts_faces_and_skips_bad_files(tmp_path):
     assert abs(sum(scores) - 1) < 1e-3
 
 
-def test_video_to_json_every_nth_frame(tmp_path):
+def test_video_to_json_every_nth_frame_with_the_person_tracked(tmp_path):
     import imageio_ffmpeg
 
     frame = np.asarray(Image.open(ROOT / "examples" / "one_face.jpg").convert("RGB"))
@@ -57,4 +57,4 @@ def test_video_to_json_every_nth_frame(tmp_path):
     run_batch(str(video), "--out", str(out), "--every", "4")
     rows = json.loads(out.read_text())
     assert [r["frame"] for r in rows] == [0, 4, 8]
-    assert all(r["detected"] for r in rows)
+    assert all(r["detected"] for r in rows) and {r["face"] for r in rows} == {1}  # one person, tracked
