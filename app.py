@@ -4,6 +4,9 @@
     FER_MODEL=user/repo python app.py      # a model from the Hub (or a local checkpoint folder)
     FER_ONNX=0 python app.py               # classify with torch even where an ONNX export exists
 
+The page's model picker offers every checkpoint under ``checkpoints/``, plus ``FER_MODEL``
+(the default when it loads); ``/predict`` and ``/predict_video`` take the same names.
+
 Wiring only: detection, classification, tracking, heatmaps and drawing live in ``fer``.
 Public API, typed (``fer.api_types``): ``/predict`` (image file, top_k) and
 ``/predict_video`` (video file); see the README. UI events are private.
@@ -23,6 +26,7 @@ from PIL import Image
 from fer import limits
 from fer.annotate import display_canvas, draw_predictions, paint_heatmap
 from fer.api_types import PhotoPrediction, VideoPrediction
+from fer.checkpoint_info import CheckpointError
 from fer.downloads import fresh_folder, write_downloads
 from fer.face_cards import face_card
 from fer.faces import CenterFaceDetector
@@ -30,15 +34,18 @@ from fer.image_input import refuse_unreadable_in_one_sentence
 from fer.images import MAX_PIXELS, ImageError, input_scale, open_image
 from fer.labels import display_name
 from fer.live import LiveState
-from fer.predict import WORKING_SIDE, FacePrediction, predictor_with_fallback
+from fer.model_choices import ModelChoices
+from fer.predict import WORKING_SIDE, FacePrediction, Predictor
 from fer.video import MAX_VIDEO_S, VideoError, analyse_video, plot_timeline, write_csv
 
 EXAMPLES = Path(__file__).parent / "examples"
 LIVE_DETECTION_SIDE = 320  # live frames are detected at this size: speed over tiny faces
 log = logging.getLogger("fer.app")
 
-predictor, load_notice = predictor_with_fallback(os.environ.get("FER_MODEL"), os.environ.get("FER_ONNX") != "0")
-live_predictor = predictor.with_detector(CenterFaceDetector(max_side=LIVE_DETECTION_SIDE))
+models = ModelChoices(
+    os.environ.get("FER_MODEL"), CenterFaceDetector(max_side=LIVE_DETECTION_SIDE), os.environ.get("FER_ONNX") != "0"
+)
+predictor, live_predictor = models.default.predictor, models.default.live  # the default model, loaded at start
 NUM_CLASSES = len(predictor.label_names)
 PAGE_CSS = """
 .muted { opacity: 0.6; }  /* whole-image guesses and uncertain faces */
@@ -78,46 +85,54 @@ def uploaded_path(file: FileData | dict | str | None) -> str | None:
     return file.get("path") if isinstance(file, dict) else file
 
 
-def run_predictor(image_path: str | None) -> tuple[Image.Image, list[FacePrediction]]:
-    """Decode and predict; bad input raises ImageError with one sentence (logged in one line)."""
+def run_predictor(image_path: str | None, model: str | None) -> tuple[Image.Image, list[FacePrediction]]:
+    """Decode and predict; bad input raises ImageError, an unknown or broken model CheckpointError,
+    each with one sentence (logged in one line)."""
     if not image_path:
         raise ImageError("upload an image, take a webcam snapshot or paste one first")
     try:
+        chosen = models.choice(model).predictor
         image = open_image(image_path, max_side=WORKING_SIDE)
-        return image, predictor.predict(image)
-    except ImageError as exc:
+        return image, chosen.predict(image)
+    except (ImageError, CheckpointError) as exc:
         log.warning("refused %s: %s", Path(image_path).name, exc)  # the user's mistake: one line, no traceback
         raise
 
 
 @spaces.GPU
-def predict_api(image: FileData, top_k: int = 3) -> PhotoPrediction:
+def predict_api(image: FileData, top_k: int = 3, model: str = "") -> PhotoPrediction:
     """Find every face in a photo: its box, all seven expression scores, the top-k, and whether it is uncertain.
 
     Args:
         image: a photo (JPEG, PNG, WebP, GIF, BMP or TIFF), at most 20 MB and 50 megapixels
         top_k: how many of the seven expressions to rank per face (1-7)
+        model: one of the page's models by name (its model picker lists them); empty for the default
     Returns:
         the model's name and every face, largest first; with no face found, the whole image as one
     """
     try:
-        _, faces = run_predictor(uploaded_path(image))
-    except ImageError as exc:
-        raise gr.Error(f"Cannot use this file: {exc}.", print_exception=False) from exc
+        _, faces = run_predictor(uploaded_path(image), model)
+    except (ImageError, CheckpointError) as exc:
+        raise gr.Error(f"Cannot use this {what_failed(exc)}: {exc}.", print_exception=False) from exc
     k = clamp_top_k(top_k)
-    return {"model": predictor.model_name, "faces": [face.as_json(k) for face in faces]}
+    return {"model": models.choice(model).predictor.model_name, "faces": [face.as_json(k) for face in faces]}
+
+
+def what_failed(exc: Exception) -> str:
+    return "model" if isinstance(exc, CheckpointError) else "file"
 
 
 @spaces.GPU
-def analyse_photo(image_path: str | None, show_heatmap: bool) -> dict:
+def analyse_photo(image_path: str | None, show_heatmap: bool, model: str | None = None) -> dict:
     """Detect and classify once; what the page shows is drawn from this by ``render_photo``."""
     if not image_path:  # the photo was cleared (or not given yet)
         return {"status": PROMPT}
     try:
-        image, faces = run_predictor(image_path)
-    except ImageError as exc:
-        return {"status": f"⚠️ Cannot use this file: {exc}."}  # stays on the page until the next photo
-    return with_heatmaps({"image": image, "faces": faces, "heat": None}, show_heatmap)
+        image, faces = run_predictor(image_path, model)
+    except (ImageError, CheckpointError) as exc:
+        return {"status": f"⚠️ Cannot use this {what_failed(exc)}: {exc}."}  # stays until the next action
+    result = {"image": image, "faces": faces, "heat": None, "predictor": models.choice(model).predictor}
+    return with_heatmaps(result, show_heatmap)
 
 
 def with_heatmaps(result: dict, show_heatmap: bool) -> dict:
@@ -126,13 +141,13 @@ def with_heatmaps(result: dict, show_heatmap: bool) -> dict:
         return result
     from fer.explain import grad_cam  # torch, imported only when a heatmap is asked for
 
-    faces = result["faces"]
-    top = [predictor.label_names.index(face.top_k(1)[0]["label"]) for face in faces]
-    return {**result, "heat": grad_cam(predictor.loaded, np.stack([face.crop for face in faces]), top)}
+    faces, chosen = result["faces"], result["predictor"]
+    top = [chosen.label_names.index(face.top_k(1)[0]["label"]) for face in faces]
+    return {**result, "heat": grad_cam(chosen.loaded, np.stack([face.crop for face in faces]), top)}
 
 
-def photo_status(faces: list[FacePrediction]) -> str:
-    threshold = predictor.uncertain_below
+def photo_status(faces: list[FacePrediction], chosen: Predictor) -> str:
+    threshold = chosen.uncertain_below
     doubtful = sum(face.uncertain for face in faces)
     doubt = (
         f" {doubtful} marked **?** scored under {threshold:.0%}, where the model was right less than half the time "
@@ -157,14 +172,14 @@ def render_photo(result: dict, selected: int | None, top_k: float, show_heatmap:
         return None, result["status"], gr.Label(value=None, label="Expressions"), [], [], empty, *no_file
     k = clamp_top_k(top_k)
     index = min(int(selected or 0), len(faces) - 1)
-    image, heat = result["image"], result["heat"] if show_heatmap else None
+    image, heat, chosen = result["image"], result["heat"] if show_heatmap else None, result["predictor"]
     working = image.convert("RGB")
     if heat is not None:
         for face, face_heat in zip(faces, heat):
             paint_heatmap(working, face_heat, face.frame)
     canvas = display_canvas(working)
     draw_predictions(canvas, faces, canvas.width / (image.width * input_scale(image)), selected=index)
-    as_json = {"model": predictor.model_name, "faces": [face.as_json(k) for face in faces]}
+    as_json = {"model": chosen.model_name, "faces": [face.as_json(k) for face in faces]}
     face = faces[index]
     title = f"Face {index + 1}" if face.detected else "Whole-image guess (no face found)"
     label = gr.Label(
@@ -180,7 +195,7 @@ def render_photo(result: dict, selected: int | None, top_k: float, show_heatmap:
     csv_path, json_path = write_downloads(as_json)
     shown = gr.Image(value=canvas, format="png", alt_text=describe(faces))
     downloads = [gr.DownloadButton(value=str(path), interactive=True) for path in (csv_path, json_path)]
-    return shown, photo_status(faces), label, face_rows(as_json["faces"], k), gallery, picker, *downloads
+    return shown, photo_status(faces, chosen), label, face_rows(as_json["faces"], k), gallery, picker, *downloads
 
 
 def describe(faces: list[FacePrediction]) -> str:
@@ -214,7 +229,7 @@ def face_rows(faces: list[dict], k: int) -> list[list]:
     ]
 
 
-def analyse_frame(frame: np.ndarray | None, live: LiveState | None):
+def analyse_frame(frame: np.ndarray | None, live: LiveState | None, model: str | None = None):
     """The Live tab, per webcam frame: tracked faces with smoothed labels, a panel, the frame rate.
 
     A frame without a face comes back untouched and the panel says "no face": a label on a
@@ -223,13 +238,17 @@ def analyse_frame(frame: np.ndarray | None, live: LiveState | None):
     live = live or LiveState()
     if frame is None:
         return None, gr.Label(value=None, label="Live"), "", live
+    try:
+        chosen = models.choice(model).live
+    except CheckpointError as exc:
+        return frame, gr.Label(value=None, label=f"⚠️ Cannot use this model: {exc}."), "", live
     image = Image.fromarray(frame)
-    faces = [face for face in live_predictor.predict(image) if face.detected]
+    faces = [face for face in chosen.predict(image) if face.detected]
     rate = live.tick(time.monotonic())
     if not faces:
         return frame, gr.Label(value=None, label="No face in view"), rate, live
     tracks = live.tracker.update([face.box for face in faces], [list(face.scores.values()) for face in faces])
-    steady = [live_predictor.with_scores(face, track.scores) for face, track in zip(faces, tracks)]
+    steady = [chosen.with_scores(face, track.scores) for face, track in zip(faces, tracks)]
     draw_predictions(image, steady, numbers=[track.id for track in tracks])
     largest = steady[0]
     panel = gr.Label(
@@ -240,7 +259,7 @@ def analyse_frame(frame: np.ndarray | None, live: LiveState | None):
     return np.asarray(image), panel, rate, live
 
 
-def analyse_video_file(video_path: str | None, progress: gr.Progress = gr.Progress()):
+def analyse_video_file(video_path: str | None, model: str | None = None, progress: gr.Progress = gr.Progress()):
     """The Video tab: annotated clip, per-person timeline, CSV and a status line."""
     if not video_path:
         return None, None, gr.DownloadButton(value=None, interactive=False), VIDEO_PROMPT
@@ -248,13 +267,14 @@ def analyse_video_file(video_path: str | None, progress: gr.Progress = gr.Progre
     try:
         result = analyse_video(
             video_path,
-            live_predictor,
+            models.choice(model).live,
             folder / "annotated.mp4",
             progress=lambda fraction: progress(fraction, desc="Analysing frames"),
         )
-    except VideoError as exc:
+    except (VideoError, CheckpointError) as exc:
         log.warning("refused %s: %s", Path(video_path).name, exc)
-        return None, None, gr.DownloadButton(value=None, interactive=False), f"⚠️ Cannot use this file: {exc}."
+        no_csv = gr.DownloadButton(value=None, interactive=False)
+        return None, None, no_csv, f"⚠️ Cannot use this {what_failed(exc)}: {exc}."
     csv_path = write_csv(result, folder / "faces_over_time.csv")
     timeline = plot_timeline(result, folder / "timeline.png")
     people = len(result.people)
@@ -265,11 +285,12 @@ def analyse_video_file(video_path: str | None, progress: gr.Progress = gr.Progre
     return str(folder / "annotated.mp4"), str(timeline), download, status
 
 
-def predict_video_api(video: FileData) -> VideoPrediction:
+def predict_video_api(video: FileData, model: str = "") -> VideoPrediction:
     """Follow every face through a video clip: per analysed frame, each person's number, box and smoothed scores.
 
     Args:
         video: a clip (MP4, WebM, MOV, ...) of at most 60 s and 20 MB
+        model: one of the page's models by name (its model picker lists them); empty for the default
     Returns:
         the model's name, what was analysed, and every face in every analysed frame
     """
@@ -278,31 +299,43 @@ def predict_video_api(video: FileData) -> VideoPrediction:
         raise gr.Error("Upload a video first.", print_exception=False)
     folder = fresh_folder()
     try:
-        result = analyse_video(video, live_predictor, folder / "annotated.mp4")
-    except VideoError as exc:
+        chosen = models.choice(model).live
+        result = analyse_video(video, chosen, folder / "annotated.mp4")
+    except (VideoError, CheckpointError) as exc:
         log.warning("refused %s: %s", Path(video).name, exc)
-        raise gr.Error(f"Cannot use this file: {exc}.", print_exception=False) from exc
-    return result.as_json(predictor.model_name)  # a VideoPrediction
+        raise gr.Error(f"Cannot use this {what_failed(exc)}: {exc}.", print_exception=False) from exc
+    return result.as_json(chosen.model_name)  # a VideoPrediction
 
 
-def model_facts() -> str:
-    metrics = predictor.info.metrics()
+def describe_model(model: str | None) -> tuple[str, str | dict]:
+    """What the page says about the picked model: its line under the picker, and its "about" text."""
+    try:
+        chosen = models.choice(model).predictor
+    except CheckpointError as exc:
+        log.warning("refused model %r: %s", model, exc)
+        return f"⚠️ Cannot use this model: {exc}.", gr.skip()  # the about text stays as it was
+    return model_facts(chosen), about_text(chosen)
+
+
+def model_facts(chosen: Predictor) -> str:
+    """The model's accuracy, how it is served, and why it is not the one asked for (if so)."""
+    metrics = chosen.info.metrics()
     accuracy = f"{metrics['accuracy']:.1%} validation accuracy (FER2013 PublicTest)" if metrics else "no metrics saved"
-    served = predictor.onnx.validation_accuracy if predictor.onnx else None
-    serving = f"served with {predictor.serving}" + (f" ({served:.1%} validation as served)" if served else "")
-    classes = ", ".join(display_name(n) for n in predictor.label_names)
-    text = f"**Model:** `{predictor.model_name}` · {accuracy} · {serving} · **Classes:** {classes}"
-    return text + "".join(f"\n\n⚠️ {notice}" for notice in (load_notice, predictor.notice) if notice)
+    served = chosen.onnx.validation_accuracy if chosen.onnx else None
+    serving = f"served with {chosen.serving}" + (f" ({served:.1%} validation as served)" if served else "")
+    classes = ", ".join(display_name(n) for n in chosen.label_names)
+    text = f"**Model:** `{chosen.model_name}` · {accuracy} · {serving} · **Classes:** {classes}"
+    return text + "".join(f"\n\n⚠️ {notice}" for notice in (models.notice, chosen.notice) if notice)
 
 
-def about_text() -> str:
+def about_text(chosen: Predictor) -> str:
     """The page's plain statement of what the model is, where it is weak, and what happens to uploads."""
-    metrics = predictor.info.metrics()
+    metrics = chosen.info.metrics()
     recall = {name: figures["recall"] for name, figures in metrics.get("per_class", {}).items()}
     weakest = sorted(recall, key=recall.get)[:2]
     weak = ", ".join(f"{display_name(name)} (it finds {recall[name]:.0%} of them)" for name in weakest)
     accuracy = f"{metrics['accuracy']:.1%}" if metrics else "an unmeasured share"
-    doubt = predictor.uncertainty
+    doubt = chosen.uncertainty
     uncertain = (
         f"Faces scored under {doubt['threshold']:.0%} are marked uncertain: on validation faces the model was right "
         f"on {doubt['accuracy_below']:.0%} of those, against {doubt['accuracy_at_or_above']:.0%} above it."
@@ -310,7 +343,7 @@ def about_text() -> str:
         else "This checkpoint has no measured uncertainty threshold, so no face is marked uncertain."
     )
     return (
-        f"**The model**, `{predictor.model_name}`, was trained on FER2013: 28,709 grayscale face photos of 48x48 "
+        f"**The model**, `{chosen.model_name}`, was trained on FER2013: 28,709 grayscale face photos of 48x48 "
         "pixels, each labelled with one of seven expressions by people. It names the expression right on "
         f"{accuracy} of FER2013's validation faces; its weakest classes are {weak or 'not measured'}. {uncertain}\n\n"
         "**Expressions are not emotions.** It reads facial muscle patterns as FER2013's labellers saw them; it "
@@ -335,7 +368,14 @@ with gr.Blocks(
     title="Facial expression recognition", delete_cache=(limits.CACHE_SWEEP_S, limits.CACHE_MAX_AGE_S)
 ) as demo:
     gr.Markdown("# Facial expression recognition\nEvery face is found, boxed and labelled with its expressions.")
-    gr.Markdown(model_facts(), elem_id="model-facts")
+    model_picker = gr.Dropdown(
+        models.dropdown_choices(),
+        value=models.default.key,
+        label="Model (validation accuracy, parameters, size served)",
+        interactive=len(models.choices) > 1,
+        elem_id="model-picker",
+    )
+    facts = gr.Markdown(model_facts(predictor), elem_id="model-facts")
     with gr.Tab("Photo"):
         with gr.Row(elem_id="photo-row"):
             with gr.Column():
@@ -387,9 +427,9 @@ with gr.Blocks(
         shown = [annotated, status, label, table, gallery, face_picker, csv_download, json_download]
         render = {"fn": render_photo, "inputs": [photo_result, selected, top_k, heatmap], "outputs": shown}
         gr.on(
-            [analyse.click, photo.change],
-            lambda image_path, show: (analyse_photo(image_path, show), 0),
-            [photo, heatmap],
+            [analyse.click, photo.change, model_picker.change],
+            lambda image_path, show, model: (analyse_photo(image_path, show, model), 0),
+            [photo, heatmap, model_picker],
             [photo_result, selected],
             api_visibility="private",
             **limits.MODEL_EVENTS,
@@ -431,7 +471,7 @@ with gr.Blocks(
         start_live.click(None, js=START_LIVE_JS)
         webcam.stream(
             analyse_frame,
-            [webcam, live_state],
+            [webcam, live_state, model_picker],
             [live, live_panel, live_rate, live_state],
             stream_every=0.05,
             time_limit=limits.LIVE_TIME_LIMIT_S,
@@ -454,13 +494,15 @@ with gr.Blocks(
         gr.on(
             [video_button.click, video_in.upload],
             analyse_video_file,
-            video_in,
+            [video_in, model_picker],
             [video_out, timeline, video_csv, video_status],
             api_visibility="private",
             **limits.MODEL_EVENTS,
         )
     with gr.Accordion("What this model can and cannot do, and what happens to your uploads", open=False):
-        gr.Markdown(about_text(), elem_id="about")
+        about = gr.Markdown(about_text(predictor), elem_id="about")
+    # The first pick of a model loads it (and may export it to ONNX): model work, so its queue.
+    model_picker.change(describe_model, model_picker, [facts, about], api_visibility="private", **limits.MODEL_EVENTS)
     gr.Markdown(limits_text(), elem_id="limits")
     # The public API: two typed endpoints, documented on the page's "Use via API" (Gradio reads
     # their annotations, so this module does not use `from __future__ import annotations`).

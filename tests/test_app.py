@@ -40,8 +40,10 @@ def test_only_the_two_typed_endpoints_are_public(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert list(endpoints) == ["/predict", "/predict_video"]
     photo, video = endpoints["/predict"], endpoints["/predict_video"]
-    assert [p["parameter_name"] for p in photo["parameters"]] == ["image", "top_k"]
+    assert [p["parameter_name"] for p in photo["parameters"]] == ["image", "top_k", "model"]
+    assert [p["parameter_name"] for p in video["parameters"]] == ["video", "model"]
     assert photo["parameters"][1]["type"] == {"type": "integer"} and photo["parameters"][1]["parameter_default"] == 3
+    assert photo["parameters"][2]["type"] == {"type": "string"} and photo["parameters"][2]["parameter_default"] == ""
     returned = photo["returns"][0]["python_type"]["type"]
     assert returned.startswith("dict(model: str, faces: list[dict(box: list[int], detected: bool, uncertain: bool")
     assert "people: list[int]" in video["returns"][0]["python_type"]["type"]
@@ -191,7 +193,7 @@ def test_uploads_over_the_limit_are_refused_by_the_server(app_server):
 
 def call_predict(url: str, path: str) -> str:
     """/predict over plain HTTP with a server-side path, as a hand-made client might send it."""
-    body = json.dumps({"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, 1]}).encode()
+    body = json.dumps({"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, 1, ""]}).encode()
     request = urllib.request.Request(
         url + "gradio_api/call/predict", data=body, headers={"Content-Type": "application/json"}
     )

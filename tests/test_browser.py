@@ -81,6 +81,7 @@ def test_upload_a_photo_and_see_boxes_and_labels(playwright, app_server, tmp_pat
     # Not "networkidle": offline, the theme's web-font requests never settle.
     page.goto(app_server.url, wait_until="domcontentloaded")
     page.locator("#model-facts").get_by_text("fernet_s").wait_for(timeout=60_000)
+    assert "% validation · " in page.locator("#model-picker input").input_value()  # the card's numbers
     page.locator("#photo input[type=file]").set_input_files(str(ROOT / "examples" / "four_faces.jpg"))
     page.locator("#status").get_by_text("Found 4 faces").wait_for(timeout=60_000)
     annotated = page.locator("#annotated img")

@@ -12,11 +12,14 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
+from fer.checkpoint_info import EMBEDDED_CHECKPOINT
 from tests.app_server import running_app
 from tests.conftest import ROOT, TINY_RUN_FLAGS
 from tests.hub_server import FakeHub, Repo
@@ -226,10 +229,20 @@ def test_fine_tune_from_the_hub_and_push_again(hub, pushed, fer_zip, tmp_path):
     assert "Fine-tuned from `tester/fer`" in files["README.md"].decode()
 
 
-def test_app_pulls_the_model_by_repo_id(hub, pushed, tmp_path):
+def test_app_pulls_the_model_by_repo_id_and_offers_the_embedded_one_beside_it(hub, pushed, tmp_path):
     with running_app(env=hub_env(hub, tmp_path, FER_MODEL="tester/fer")) as server:
-        result = Client(server.url, verbose=False).predict(handle_file(ONE_FACE), 1, api_name="/predict")
-    assert result["model"] == "fernet_t"
+        client = Client(server.url, verbose=False)
+        pulled = client.predict(handle_file(ONE_FACE), 1, api_name="/predict")
+        embedded = client.predict(handle_file(ONE_FACE), 1, "fernet_s", api_name="/predict")
+        with pytest.raises(AppError, match="Cannot use this model: there is no model '../fernet_s' here"):
+            client.predict(handle_file(ONE_FACE), 1, "../fernet_s", api_name="/predict")
+        config = json.loads(urllib.request.urlopen(server.url + "config").read())
+    assert pulled["model"] == "fernet_t" and embedded["model"] == "fernet_s"
+    (picker,) = [c["props"] for c in config["components"] if c["props"].get("elem_id") == "model-picker"]
+    assert picker["value"] == "tester/fer" and picker["interactive"]
+    assert [value for _, value in picker["choices"]] == ["tester/fer", "fernet_s"]
+    accuracy = json.loads((EMBEDDED_CHECKPOINT / "metrics.json").read_text())["accuracy"]
+    assert picker["choices"][1][0].startswith(f"fernet_s · {accuracy:.1%} validation · ")
 
 
 # --- bad cases: one clear sentence each, nothing local lost --------------------------

@@ -81,3 +81,12 @@ def test_a_bad_file_leaves_one_sentence_in_the_status_line(tmp_path):
     shown = app.render_photo(app.analyse_photo(str(tmp_path / "notes.png"), False), 0, 3, False)
     assert shown[1] == "⚠️ Cannot use this file: not a readable image: not a format we recognise."
     assert shown[0] is None and shown[4] == []
+
+
+def test_a_model_that_is_not_offered_is_refused_in_one_sentence_everywhere():
+    sentence = "⚠️ Cannot use this model: there is no model '../fernet_s' here; choose one of fernet_s."
+    assert app.analyse_photo(FOUR_FACES, False, "../fernet_s") == {"status": sentence}
+    assert app.describe_model("../fernet_s")[0] == sentence
+    frame = np.asarray(Image.open(FOUR_FACES).convert("RGB"))
+    assert app.analyse_frame(frame, None, "../fernet_s")[1].label == sentence
+    assert app.analyse_video_file(FOUR_FACES, "../fernet_s", progress=lambda *a, **k: None)[3] == sentence

@@ -1,0 +1,96 @@
+"""The models a visitor can pick on the page: every checkpoint under ``checkpoints/``, plus ``$FER_MODEL``.
+
+The picker must describe each model (validation accuracy, size) before anyone picks it,
+and picking one must not cost the others: each choice is described from its folder's files
+alone, and its predictor is built on first use, then kept (one per model, shared by every
+visitor: predictors hold no per-call state).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fer.checkpoint_info import CONFIG_FILE, EMBEDDED_CHECKPOINT, CheckpointError, CheckpointInfo, read_checkpoint_info
+from fer.faces import FaceDetector
+from fer.predict import Predictor, predictor_with_fallback
+
+CHECKPOINTS = EMBEDDED_CHECKPOINT.parent
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelChoice:
+    """One entry of the picker: its key (what the page and the API pass back) and its checkpoint."""
+
+    key: str
+    info: CheckpointInfo
+    predictor: Predictor | None = field(default=None, repr=False)  # built on first use
+    live: Predictor | None = field(default=None, repr=False)  # the same, with the Live tab's detector
+
+    @property
+    def label(self) -> str:
+        """``fernet_s · 66.7% validation · 2.2M parameters · 2.3 MB``: the numbers on its card."""
+        metrics = self.info.metrics()
+        parts = [self.key, f"{metrics['accuracy']:.1%} validation" if "accuracy" in metrics else "not measured"]
+        if "parameters" in metrics:
+            parts.append(f"{metrics['parameters'] / 1e6:.1f}M parameters")
+        if size := served_bytes(self.info.folder):
+            parts.append(f"{size / 1e6:.1f} MB")
+        return " · ".join(parts)
+
+
+def served_bytes(folder: Path) -> int:
+    """Size on disk of what the app serves from a checkpoint: its smallest ONNX export, else its weights."""
+    exports = sorted(path.stat().st_size for path in folder.glob("model*.onnx"))
+    weights = folder / "model.safetensors"
+    return exports[0] if exports else (weights.stat().st_size if weights.is_file() else 0)
+
+
+class ModelChoices:
+    """The page's models. The default is ``$FER_MODEL`` when it loads, else the embedded model;
+    ``notice`` says why ``$FER_MODEL`` could not be used."""
+
+    def __init__(
+        self,
+        reference: str | None,
+        live_detector: FaceDetector,
+        use_onnx: bool = True,
+        checkpoints: Path = CHECKPOINTS,
+    ):
+        self.use_onnx = use_onnx
+        self.live_detector = live_detector
+        default, self.notice = predictor_with_fallback(reference, use_onnx)
+        key = reference if reference and not self.notice else default.info.folder.name
+        self.default = ModelChoice(key, default.info, default, default.with_detector(live_detector))
+        self.choices = {key: self.default}
+        for folder in sorted(checkpoints.iterdir()):
+            if (folder / CONFIG_FILE).is_file() and folder.resolve() != default.info.folder.resolve():
+                try:
+                    self.choices.setdefault(folder.name, ModelChoice(folder.name, read_checkpoint_info(folder)))
+                except CheckpointError as exc:  # one broken folder must not take the page down
+                    log.warning("not offering %s: %s", folder.name, exc)
+        self._lock = threading.Lock()
+
+    def dropdown_choices(self) -> list[tuple[str, str]]:
+        """(label, key) pairs, the default first."""
+        return [(choice.label, key) for key, choice in self.choices.items()]
+
+    def choice(self, key: str | None) -> ModelChoice:
+        """The chosen model, loaded; the default for an empty key. An unknown key, or a model
+        that cannot be loaded, raises ``CheckpointError`` with one sentence."""
+        if not key:
+            return self.default
+        if key not in self.choices:
+            raise CheckpointError(f"there is no model {key!r} here; choose one of {', '.join(self.choices)}")
+        choice = self.choices[key]
+        with self._lock:  # two first visitors of the same model load it once
+            if choice.predictor is None:
+                try:
+                    choice.predictor = Predictor(choice.info, use_onnx=self.use_onnx)
+                except Exception as exc:  # whatever breaks it, the page says so and keeps serving the others
+                    raise CheckpointError(f"the model {key!r} could not be loaded ({exc})") from exc
+                choice.live = choice.predictor.with_detector(self.live_detector)
+        return choice
