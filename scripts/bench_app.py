@@ -7,6 +7,9 @@ Measures, on 640x480 photos made from scikit-image's images:
 - classifier-only latency per face (batch 1) as served (onnxruntime when the checkpoint has an
   ONNX export) and in torch, the baseline, in the same run; the detector alone, as the
   baseline the end-to-end figure is compared with;
+- per detector long side, on the test photos: latency, faces found, crops against the side in
+  use; and on FER2013 validation faces (``--data``) pasted at 64 and 120 px into 640x480
+  scenes: the share found and the accuracy of the whole pipeline on those found;
 - the Live tab's per-frame processing (its own function: detection at 320 px, classify, track
   and smooth, draw), whose inverse is the most frames per second the server can sustain per
   stream, against the detector alone;
@@ -156,6 +159,43 @@ def bench_detector_sides(repeats: int) -> dict:
     return {"photo_side_in_use": PHOTO_DETECTION_SIDE, "sides": sides}
 
 
+def bench_sides_on_validation_faces(data_path: Path, count: int, face_sides: tuple[int, ...] = (64, 120)) -> dict:
+    """Per detector long side: of ``count`` validation faces (class-stratified), each pasted at
+    each of ``face_sides`` px into its own 640x480 scene, the share found and the accuracy of
+    the largest face found. Faces are FER2013's own crops, so the app's crop of them takes in
+    some of the flat scene: accuracy is lower than on the crops themselves (``direct``) for
+    every side alike; what matters here is the difference between sides."""
+    from fer.data import load_split, subsample
+    from fer.labels import CLASS_NAMES
+
+    faces = subsample(load_split(data_path, "validation", progress=False), count)
+    rng = np.random.default_rng(0)
+    in_use = Predictor()
+    report = {
+        "faces": count,
+        "direct_accuracy": round(float((in_use.classify(faces.images).argmax(1) == faces.labels).mean()), 4),
+    }
+    for face_side in face_sides:
+        scenes = []
+        for image in faces.images:
+            scene = Image.new("RGB", (640, 480), tuple(int(v) for v in rng.integers(60, 200, 3)))
+            corner = int(rng.integers(0, 640 - face_side)), int(rng.integers(0, 480 - face_side))
+            scene.paste(Image.fromarray(image).resize((face_side, face_side), Image.BICUBIC).convert("RGB"), corner)
+            scenes.append(scene)
+        by_side = {}
+        for side in DETECTOR_SIDES:
+            predictor = in_use.with_detector(CenterFaceDetector(max_side=side))
+            top = [predictor.predict(scene)[0] for scene in scenes]
+            found = np.array([face.detected for face in top])
+            right = np.array([CLASS_NAMES.index(face.top_k(1)[0]["label"]) for face in top]) == faces.labels
+            by_side[str(side)] = {
+                "found": round(float(found.mean()), 4),
+                "accuracy_of_found": round(float(right[found].mean()), 4) if found.any() else None,
+            }
+        report[f"faces_{face_side}px"] = by_side
+    return report
+
+
 def bench_server(requests: int, callers: int, env: dict[str, str] | None = None) -> dict:
     from gradio_client import Client, handle_file
 
@@ -191,10 +231,13 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--requests", type=int, default=80)
     p.add_argument("--callers", type=int, default=8)
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "fer2013.zip")
+    p.add_argument("--faces", type=int, default=400, help="validation faces per detector side and face size")
     args = p.parse_args()
     report = {
         "in_process": bench_in_process(args.repeats),
         "detector_sides": bench_detector_sides(args.repeats),
+        "detector_sides_on_validation_faces": bench_sides_on_validation_faces(args.data, args.faces),
         "video": bench_video(),
         "server": bench_server(args.requests, args.callers),
         "server_torch": bench_server(args.requests, args.callers, {"FER_ONNX": "0"}),  # the baseline
