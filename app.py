@@ -73,6 +73,7 @@ EXAMPLE_CAPTIONS = {
     "one_face": "One face, smiling",
     "tilted_face": "A tilted head",
     "no_face": "No face at all (a whole-image guess)",
+    "older_face": "An older face, with glasses and a cap",
 }
 
 

@@ -1,4 +1,8 @@
-"""Build the app's example photos from images that scikit-image ships (nothing downloaded).
+"""Build the app's example photos from images that scikit-image and matplotlib ship (nothing downloaded).
+
+All are free to use: NASA's portrait of Eileen Collins (``astronaut``) and the US Navy's of Grace
+Hopper (matplotlib's ``grace_hopper.jpg``) are US government works in the public domain;
+scikit-image's ``camera`` and ``coffee`` carry no copyright restrictions (its data README).
 
 python scripts/make_examples.py        # writes examples/*.jpg
 """
@@ -7,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib import cbook
 from PIL import Image, ImageOps
 from skimage import data
 
@@ -32,6 +37,7 @@ def main() -> None:
         "four_faces.jpg": four_faces(),
         "tilted_face.jpg": astronaut.rotate(30, expand=True, fillcolor=(255, 255, 255)),
         "no_face.jpg": Image.fromarray(data.coffee()),
+        "older_face.jpg": Image.open(cbook.get_sample_data("grace_hopper.jpg")),
     }
     for name, image in examples.items():
         image.save(OUT / name, quality=85)

@@ -35,7 +35,13 @@ def test_folder_to_csv_counts_faces_and_skips_bad_files(tmp_path):
     per_file = {}
     for row in rows:
         per_file[row["file"]] = per_file.get(row["file"], 0) + 1
-    assert per_file == {"four_faces.jpg": 4, "no_face.jpg": 1, "one_face.jpg": 1, "tilted_face.jpg": 1}
+    assert per_file == {
+        "four_faces.jpg": 4,
+        "no_face.jpg": 1,
+        "older_face.jpg": 1,
+        "one_face.jpg": 1,
+        "tilted_face.jpg": 1,
+    }
     assert "skipped 1 unreadable file(s)" in result.stdout and "broken.jpg" in result.stdout
     no_face = next(r for r in rows if r["file"] == "no_face.jpg")
     assert no_face["detected"] == "False"
