@@ -8,8 +8,8 @@ The page's model picker offers every checkpoint under ``checkpoints/``, plus ``F
 (the default when it loads); ``/predict`` and ``/predict_video`` take the same names.
 
 Wiring only: detection, classification, tracking, heatmaps and drawing live in ``fer``.
-Public API, typed (``fer.api_types``): ``/predict`` (image file, top_k) and
-``/predict_video`` (video file); see the README. UI events are private.
+Public API, typed (``fer.api_types``): ``/predict`` (image file, top_k, model) and
+``/predict_video`` (video file, model); see the README. UI events are private.
 """
 
 import logging
@@ -86,15 +86,15 @@ def uploaded_path(file: FileData | dict | str | None) -> str | None:
     return file.get("path") if isinstance(file, dict) else file
 
 
-def run_predictor(image_path: str | None, model: str | None) -> tuple[Image.Image, list[FacePrediction]]:
-    """Decode and predict; bad input raises ImageError, an unknown or broken model CheckpointError,
-    each with one sentence (logged in one line)."""
+def run_predictor(image_path: str | None, model: str | None) -> tuple[Predictor, Image.Image, list[FacePrediction]]:
+    """The chosen model, the decoded image and its faces; bad input raises ImageError, an unknown
+    or broken model CheckpointError, each with one sentence (logged in one line)."""
     if not image_path:
         raise ImageError("upload an image, take a webcam snapshot or paste one first")
     try:
         chosen = models.choice(model).predictor
         image = open_image(image_path, max_side=WORKING_SIDE)
-        return image, chosen.predict(image)
+        return chosen, image, chosen.predict(image)
     except (ImageError, CheckpointError) as exc:
         log.warning("refused %s: %s", Path(image_path).name, exc)  # the user's mistake: one line, no traceback
         raise
@@ -112,11 +112,11 @@ def predict_api(image: FileData, top_k: int = 3, model: str = "") -> PhotoPredic
         the model's name and every face, largest first; with no face found, the whole image as one
     """
     try:
-        _, faces = run_predictor(uploaded_path(image), model)
+        chosen, _, faces = run_predictor(uploaded_path(image), model)
     except (ImageError, CheckpointError) as exc:
         raise gr.Error(f"Cannot use this {what_failed(exc)}: {exc}.", print_exception=False) from exc
     k = clamp_top_k(top_k)
-    return {"model": models.choice(model).predictor.model_name, "faces": [face.as_json(k) for face in faces]}
+    return {"model": chosen.model_name, "faces": [face.as_json(k) for face in faces]}
 
 
 def what_failed(exc: Exception) -> str:
@@ -129,11 +129,10 @@ def analyse_photo(image_path: str | None, show_heatmap: bool, model: str | None 
     if not image_path:  # the photo was cleared (or not given yet)
         return {"status": PROMPT}
     try:
-        image, faces = run_predictor(image_path, model)
+        chosen, image, faces = run_predictor(image_path, model)
     except (ImageError, CheckpointError) as exc:
         return {"status": f"⚠️ Cannot use this {what_failed(exc)}: {exc}."}  # stays until the next action
-    result = {"image": image, "faces": faces, "heat": None, "predictor": models.choice(model).predictor}
-    return with_heatmaps(result, show_heatmap)
+    return with_heatmaps({"image": image, "faces": faces, "heat": None, "predictor": chosen}, show_heatmap)
 
 
 def with_heatmaps(result: dict, show_heatmap: bool) -> dict:

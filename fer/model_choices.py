@@ -86,6 +86,8 @@ class ModelChoices:
         if key not in self.choices:
             raise CheckpointError(f"there is no model {key!r} here; choose one of {', '.join(self.choices)}")
         choice = self.choices[key]
+        if choice.live is not None:  # loaded: no lock on the hot path (every Live frame asks)
+            return choice
         with self._lock:  # two first visitors of the same model load it once
             if choice.predictor is None:
                 try:
