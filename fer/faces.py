@@ -52,8 +52,8 @@ def centerface_graph() -> bytes:
 
     Its old exporter also listed every weight as a graph input, which tells onnxruntime the
     weights may be overridden at run time, so it cannot fold or fuse them. Dropping them from
-    the inputs changes no output (max difference 7e-7) and makes the detector 2.3x faster
-    (42.5 to 18.3 ms for a 640x480 photo on 2 cores, bench/app.json)."""
+    the inputs changes no output (max difference 7e-7) and makes the detector over 2x faster
+    (39 to 18 ms for a 640x480 photo on 2 cores, bench/app.json)."""
     import onnx
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
@@ -73,8 +73,8 @@ def centerface_graph() -> bytes:
     return update_inputs_outputs_dims(model, inputs, outputs).SerializeToString()
 
 
-# Photos are detected at this long side. Smaller sides cost less (6.6 ms at 320 against
-# 18.3 ms at 640 for a 640x480 photo) but miss small faces: of validation faces pasted at 64 px
+# Photos are detected at this long side. Smaller sides cost less (6.4 ms at 320 against
+# 17.3 ms at 640 for a 640x480 photo) but miss small faces: of validation faces pasted at 64 px
 # into 640x480 scenes, 640 finds 96%, 384 88% and 320 70%, while the accuracy on the faces
 # found does not change beyond noise (scripts/bench_app.py's "detector_sides_on_validation_faces").
 # A missed face is worse than a slower answer for a photo, so photos keep 640; Live frames,

