@@ -42,7 +42,7 @@ EXAMPLES = Path(__file__).parent / "examples"
 LIVE_DETECTION_SIDE = 320  # live frames are detected at this size: speed over tiny faces
 # Live is many small frames while the browser (on this 2-core machine, the test's Chromium) or
 # another stream uses the cores too: one detector thread per frame beats two that wait on each
-# other, and a frame asked for every 30 ms then gives 21-22 annotated frames/s against 17 with
+# other, and a frame asked for every 30 ms then gives 19-22 annotated frames/s against 17 with
 # two threads (scripts/bench_live.py).
 LIVE_DETECTOR_THREADS = 1
 LIVE_STREAM_EVERY_S = 0.03
