@@ -44,9 +44,11 @@ def copy_run(run: Path, staged: Path) -> None:
         shutil.copy2(run / name, staged / name)
     args_path = staged / "train_args.json"
     args = json.loads(args_path.read_text())
-    for key in PATH_ARGS:
+    for key in PATH_ARGS:  # a string, or a list of them (--teacher takes several)
         if isinstance(args.get(key), str):
             args[key] = relative_to_repo(args[key])
+        elif isinstance(args.get(key), list):
+            args[key] = [relative_to_repo(value) for value in args[key]]
     args_path.write_text(json.dumps(args, indent=2))
 
 

@@ -24,7 +24,8 @@ def run(tmp_path, fer_zip):
     for name in land_model.RUN_FILES:
         shutil.copy(EMBEDDED / name, folder / name)
     args = json.loads((folder / "train_args.json").read_text())
-    args.update(data=str(fer_zip.resolve()), out=str(folder), init=str(ROOT / "checkpoints" / "fernet_s"))
+    embedded = str(ROOT / "checkpoints" / "fernet_s")
+    args.update(data=str(fer_zip.resolve()), out=str(folder), init=embedded, teacher=[embedded, str(tmp_path / "t2")])
     (folder / "train_args.json").write_text(json.dumps(args))
     return folder
 
@@ -35,8 +36,9 @@ def test_the_landed_training_arguments_name_no_folder_of_this_machine(run, tmp_p
     land_model.copy_run(run, staged)
     args = json.loads((staged / "train_args.json").read_text())
     assert args["init"] == "checkpoints/fernet_s"
-    for key in ("data", "out", "init"):
-        assert not args[key].startswith("/"), args[key]
+    assert args["teacher"][0] == "checkpoints/fernet_s"  # a list: --teacher takes several
+    for value in (args["data"], args["out"], args["init"], *args["teacher"]):
+        assert not value.startswith("/"), value
 
 
 def test_a_run_whose_accuracy_does_not_reproduce_is_refused_and_the_target_kept(run, tmp_path, fer_zip):
