@@ -38,10 +38,11 @@ def _table(per_class: dict) -> str:
 def _training_command(args: dict) -> str:
     flags = []
     for key, value in args.items():
-        if value in (None, False, 0, "") and key not in ("seed",):
+        if value in (None, False, 0, "", []) and key not in ("seed",):
             continue
         flag = "--" + key.replace("_", "-")
-        flags.append(flag if value is True else f"{flag} {shlex.quote(str(value))}")
+        values = value if isinstance(value, list) else [value]  # a list: a flag that takes several
+        flags.append(flag if value is True else " ".join([flag, *(shlex.quote(str(v)) for v in values)]))
     return "python -m train.train " + " ".join(flags)
 
 

@@ -168,6 +168,7 @@ def test_distillation_from_a_teacher(fer_zip, tmp_path):
     assert metrics["teachers"] == [str(teacher)] and metrics["kd_alpha"] == 0.7
     card = (student / "README.md").read_text()
     assert f"Distilled from `{teacher}`" in card and "temperature 3.0" in card
+    assert f" --teacher {teacher} " in card  # the card's command, runnable as written
 
 
 def test_distillation_loss_is_zero_only_when_the_student_matches():
