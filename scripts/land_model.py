@@ -31,7 +31,8 @@ from train import calibrate, evaluate, export  # noqa: E402
 from train.outputs import write_reports  # noqa: E402
 
 RUN_FILES = ("config.json", "model.safetensors", "metrics.json", "metrics.jsonl", "train_args.json")
-PATH_ARGS = ("data", "out", "init", "teacher")
+# The fields that hold paths, per file: the training arguments, and the teachers metrics.json records.
+PATH_FIELDS = {"train_args.json": ("data", "out", "init", "teacher"), "metrics.json": ("teachers",)}
 
 
 def relative_to_repo(value: str) -> str:
@@ -42,14 +43,15 @@ def relative_to_repo(value: str) -> str:
 def copy_run(run: Path, staged: Path) -> None:
     for name in RUN_FILES:
         shutil.copy2(run / name, staged / name)
-    args_path = staged / "train_args.json"
-    args = json.loads(args_path.read_text())
-    for key in PATH_ARGS:  # a string, or a list of them (--teacher takes several)
-        if isinstance(args.get(key), str):
-            args[key] = relative_to_repo(args[key])
-        elif isinstance(args.get(key), list):
-            args[key] = [relative_to_repo(value) for value in args[key]]
-    args_path.write_text(json.dumps(args, indent=2))
+    for name, keys in PATH_FIELDS.items():
+        path = staged / name
+        record = json.loads(path.read_text())
+        for key in keys:  # a string, or a list of them (--teacher takes several)
+            if isinstance(record.get(key), str):
+                record[key] = relative_to_repo(record[key])
+            elif isinstance(record.get(key), list):
+                record[key] = [relative_to_repo(value) for value in record[key]]
+        path.write_text(json.dumps(record, indent=2))
 
 
 def check_reproduced(staged: Path, data: str) -> float:

@@ -27,6 +27,8 @@ def run(tmp_path, fer_zip):
     embedded = str(ROOT / "checkpoints" / "fernet_s")
     args.update(data=str(fer_zip.resolve()), out=str(folder), init=embedded, teacher=[embedded, str(tmp_path / "t2")])
     (folder / "train_args.json").write_text(json.dumps(args))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    (folder / "metrics.json").write_text(json.dumps({**metrics, "teachers": args["teacher"]}))
     return folder
 
 
@@ -39,6 +41,8 @@ def test_the_landed_training_arguments_name_no_folder_of_this_machine(run, tmp_p
     assert args["teacher"][0] == "checkpoints/fernet_s"  # a list: --teacher takes several
     for value in (args["data"], args["out"], args["init"], *args["teacher"]):
         assert not value.startswith("/"), value
+    teachers = json.loads((staged / "metrics.json").read_text())["teachers"]
+    assert teachers == args["teacher"]  # metrics.json records them too
 
 
 def test_a_run_whose_accuracy_does_not_reproduce_is_refused_and_the_target_kept(run, tmp_path, fer_zip):
