@@ -12,6 +12,7 @@ Public API, typed (``fer.api_types``): ``/predict`` (image file, top_k, model) a
 ``/predict_video`` (video file, model); see the README. UI events are private.
 """
 
+import functools
 import logging
 import os
 import time
@@ -54,13 +55,18 @@ models = ModelChoices(
     os.environ.get("FER_ONNX") != "0",
 )
 predictor, live_predictor = models.default.predictor, models.default.live  # the default model, loaded at start
-# A clip is analysed at Live's size, but as one long job with the cores to itself: two threads.
-video_detector = CenterFaceDetector(max_side=LIVE_DETECTION_SIDE)
+
+
+@functools.cache
+def video_detector() -> CenterFaceDetector:
+    """A clip is analysed at Live's size, but as one long job with the cores to itself: two
+    threads. Built on the first clip, so a server nobody sends videos to never holds it."""
+    return CenterFaceDetector(max_side=LIVE_DETECTION_SIDE)
 
 
 def video_predictor(model: str | None) -> Predictor:
     """The picked model with the video detector (raises CheckpointError like ``models.choice``)."""
-    return models.choice(model).predictor.with_detector(video_detector)
+    return models.choice(model).predictor.with_detector(video_detector())
 
 
 NUM_CLASSES = len(predictor.label_names)

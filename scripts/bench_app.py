@@ -129,7 +129,7 @@ def bench_video(seconds: int = 4, fps: int = 30) -> dict:
         started = time.perf_counter()
         result = analyse_video(clip, app.video_predictor(None), Path(scratch) / "annotated.mp4")
         elapsed = time.perf_counter() - started
-    detector_ms = median_ms(lambda: app.video_detector.detect(np.asarray(face)), 20)
+    detector_ms = median_ms(lambda: app.video_detector().detect(np.asarray(face)), 20)
     analysed_per_s = result.frames / elapsed
     return {
         "clip": f"640x480, {seconds} s at {fps} frames/s, one face",
