@@ -9,6 +9,8 @@ Only safetensors weights are ever read: a folder holding nothing but a pickle
 
 from __future__ import annotations
 
+import inspect
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -54,16 +56,34 @@ def save_checkpoint(model: nn.Module, folder: str | Path, label_names: list[str]
     try:
         weights = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
         save_file(weights, staging / WEIGHTS_FILE)
-        save_config_for_hf(
-            model,
-            staging / CONFIG_FILE,
-            model_config={"label_names": list(label_names)},
-            data_config=preprocess.data_config(),
-        )
+        write_config(model, staging / CONFIG_FILE, label_names, preprocess)
         for name in (WEIGHTS_FILE, CONFIG_FILE):
             commit_file(staging / name, folder / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_config(model: nn.Module, path: Path, label_names: list[str], preprocess: Preprocess) -> None:
+    """timm's ``config.json`` for ``model``, with this preprocessing as its data config.
+
+    timm releases before ``save_config_for_hf(data_config=...)`` (such as the one on the
+    lent GPU machines) write the config without it; the same fields are then filled in
+    here, so a checkpoint trained there loads the same as one trained with a newer timm.
+    """
+    model_config = {"label_names": list(label_names)}
+    if "data_config" in inspect.signature(save_config_for_hf).parameters:
+        save_config_for_hf(model, path, model_config=model_config, data_config=preprocess.data_config())
+        return
+    save_config_for_hf(model, path, model_config=model_config)
+    config = json.loads(path.read_text())
+    data_config, pretrained_cfg = preprocess.data_config(), config["pretrained_cfg"]
+    for stale in ("test_input_size", "test_pool_size", "test_crop_pct"):  # the source's, not this export's
+        pretrained_cfg.pop(stale, None)
+    if list(pretrained_cfg["input_size"][1:]) != list(data_config["input_size"][1:]):
+        pretrained_cfg["pool_size"] = None
+    pretrained_cfg.update(data_config)
+    config.setdefault("model_args", {"in_chans": data_config["input_size"][0], "num_classes": model.num_classes})
+    path.write_text(json.dumps(config, indent=2))
 
 
 def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> LoadedModel:

@@ -37,6 +37,25 @@ def test_round_trip_through_our_loader_and_plain_timm(tmp_path, name, size):
     assert data_cfg["input_size"] == (1, size, size) and tuple(data_cfg["mean"]) == Preprocess().mean
 
 
+def test_a_timm_without_data_config_writes_the_same_config(tmp_path, monkeypatch):
+    """The lent GPU machines have timm 1.0.29, whose save_config_for_hf takes no data_config."""
+    from timm.models._hub import save_config_for_hf
+
+    import fer.checkpoint
+
+    model = create_model("resnet18").eval()
+    save_checkpoint(model, tmp_path / "new", list(CLASS_NAMES), Preprocess(size=64))
+
+    def older_timm(model, config_path, model_config=None):
+        save_config_for_hf(model, config_path, model_config=model_config)
+
+    monkeypatch.setattr(fer.checkpoint, "save_config_for_hf", older_timm)
+    save_checkpoint(model, tmp_path / "old", list(CLASS_NAMES), Preprocess(size=64))
+    new, old = (json.loads((tmp_path / f / "config.json").read_text()) for f in ("new", "old"))
+    assert old == new and old["pretrained_cfg"]["input_size"] == [1, 64, 64]
+    assert load_checkpoint(tmp_path / "old").preprocess == Preprocess(size=64)
+
+
 def test_pickle_only_folder_is_refused_not_unpickled(tmp_path):
     save_checkpoint(create_model("fernet_t"), tmp_path, list(CLASS_NAMES), Preprocess())
     (tmp_path / "model.safetensors").unlink()
