@@ -40,9 +40,21 @@ def relative_to_repo(value: str) -> str:
     return os.path.relpath(value, REPO) if os.path.isabs(value) else value
 
 
-def copy_run(run: Path, staged: Path) -> None:
+def copy_run(run: Path, staged: Path, data: str) -> None:
+    """The run's files, their paths made repository-relative.
+
+    A run trained on another machine (a lent GPU) names that machine's folders: its
+    ``out`` becomes the folder it is landed from, and its ``data``, if not found here,
+    the data the landing re-evaluates it on (the same FER2013, packed for the trip).
+    """
     for name in RUN_FILES:
         shutil.copy2(run / name, staged / name)
+    args_path = staged / "train_args.json"
+    args = json.loads(args_path.read_text())
+    args["out"] = str(run.resolve())
+    if not Path(args["data"]).exists():
+        args["data"] = data
+    args_path.write_text(json.dumps(args, indent=2))
     for name, keys in PATH_FIELDS.items():
         path = staged / name
         record = json.loads(path.read_text())
@@ -85,7 +97,7 @@ def land(run: Path, data: str, target: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / target.name  # the card is titled after its folder
         staged.mkdir()
-        copy_run(run, staged)
+        copy_run(run, staged, data)
         accuracy = check_reproduced(staged, data)
         evaluate_with_tta(staged, data)
         export_int8(staged, data)

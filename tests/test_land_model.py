@@ -35,7 +35,7 @@ def run(tmp_path, fer_zip):
 def test_the_landed_training_arguments_name_no_folder_of_this_machine(run, tmp_path):
     staged = tmp_path / "staged"
     staged.mkdir()
-    land_model.copy_run(run, staged)
+    land_model.copy_run(run, staged, "../shared/data/fer2013.zip")
     args = json.loads((staged / "train_args.json").read_text())
     assert args["init"] == "checkpoints/fernet_s"
     assert args["teacher"][0] == "checkpoints/fernet_s"  # a list: --teacher takes several
@@ -43,6 +43,18 @@ def test_the_landed_training_arguments_name_no_folder_of_this_machine(run, tmp_p
         assert not value.startswith("/"), value
     teachers = json.loads((staged / "metrics.json").read_text())["teachers"]
     assert teachers == args["teacher"]  # metrics.json records them too
+
+
+def test_a_run_trained_on_another_machine_names_the_data_and_folder_it_was_landed_from(run, tmp_path, fer_zip):
+    args = json.loads((run / "train_args.json").read_text())
+    args.update(data="/tmp/fer-device/fer2013.npz", out="/tmp/fer-device/runs/fernet_s-sgd")  # the GPU's folders
+    (run / "train_args.json").write_text(json.dumps(args))
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    land_model.copy_run(run, staged, str(fer_zip))
+    landed = json.loads((staged / "train_args.json").read_text())
+    assert landed["data"] == land_model.relative_to_repo(str(fer_zip)) and not landed["data"].startswith("/")
+    assert landed["out"] == land_model.relative_to_repo(str(run.resolve()))
 
 
 def test_a_run_whose_accuracy_does_not_reproduce_is_refused_and_the_target_kept(run, tmp_path, fer_zip):
