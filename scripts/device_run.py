@@ -54,8 +54,22 @@ CHECKPOINT_FILES = ("config.json", "model.safetensors", "metrics.json", "metrics
 # Named plans: run name -> trainer flags (--data and --out are added). Epoch counts are
 # upper bounds: a run stopped by the budget resumes on the next call.
 GPU_FLAGS = "--batch-size 256 --save-every 10 --ema --ema-every 4"
+EMBEDDED = "checkpoints/fernet_s"
 PLANS: dict[str, dict[str, str]] = {
     "smoke": {"fernet_s-smoke": f"--model fernet_s --epochs 3 {GPU_FLAGS}"},
+    # One lease of ~10 minutes, run with --fit: the embedded model distilled into itself over
+    # a long cycle (the CPU's best recipe scaled up, and a hotter one with stronger
+    # augmentation), fernet_s from scratch with two optimisers, and fernet_m as a stronger
+    # teacher for later distillation on the CPU.
+    "flagship": {
+        "fernet_s-kd": f"--model fernet_s --init {EMBEDDED} --teacher {EMBEDDED} --epochs 120 --lr 5e-4 "
+        f"--warmup-epochs 1 {GPU_FLAGS}",
+        "fernet_s-kd-strong": f"--model fernet_s --init {EMBEDDED} --teacher {EMBEDDED} --epochs 120 --lr 1e-3 "
+        f"--warmup-epochs 1 --aug 1.5 --seed 1 {GPU_FLAGS}",
+        "fernet_s-adamw": f"--model fernet_s --epochs 300 --lr 2e-3 {GPU_FLAGS}",
+        "fernet_s-sgd": f"--model fernet_s --epochs 300 --optimizer nesterov --lr 0.1 --weight-decay 5e-4 {GPU_FLAGS}",
+        "fernet_m-adamw": f"--model fernet_m --epochs 300 --lr 2e-3 {GPU_FLAGS}",
+    },
     "sweep": {
         "fernet_s-adamw": f"--model fernet_s --epochs 150 --lr 2e-3 {GPU_FLAGS}",
         "fernet_s-sgd": f"--model fernet_s --epochs 150 --optimizer nesterov --lr 0.1 --weight-decay 5e-4 {GPU_FLAGS}",
@@ -162,6 +176,58 @@ def _command(name: str, flags: str, data: Path, work: Path, init_dir: Path | Non
     return cmd + shlex.split(flags)
 
 
+PROBE_EPOCHS = 2  # the second epoch's time is the measure: the first pays for cuDNN's autotuning
+FIT_MARGIN = 0.9  # epochs slow down when runs evaluate at the same moment; leave room
+PROBE_LIMIT_S = 150  # a probe that hangs must not spend the whole call
+
+
+def probe_epoch_times(plan: dict[str, str], data: Path, work: Path, budget_s: float) -> tuple[dict[str, float], float]:
+    """Every run of the plan, at once, for PROBE_EPOCHS: seconds per epoch of each, and the wall time."""
+    probe = {name: with_epochs(flags, PROBE_EPOCHS) for name, flags in plan.items()}
+    started = time.monotonic()
+    run_plan(probe, data, work / "probe", min(budget_s, PROBE_LIMIT_S), None)
+    times = {}
+    for name in plan:
+        history = work / "probe" / "runs" / name / "metrics.jsonl"
+        lines = history.read_text().splitlines() if history.is_file() else []
+        if len(lines) < PROBE_EPOCHS:  # left out of the plan, its log shown: the others go on
+            log = (work / "probe" / "runs" / f"{name}.log").read_text().splitlines()[-20:]
+            print(f"{name}: the probe did not finish; left out. Its log ends:", *log, sep="\n", flush=True)
+            continue
+        times[name] = json.loads(lines[-1])["epoch_time"]
+    if not times:
+        raise SystemExit("error: no run of the plan finished its probe")
+    return times, time.monotonic() - started
+
+
+def fitted_plan(plan: dict[str, str], epoch_s: dict[str, float], probe_wall_s: float, left_s: float) -> dict[str, str]:
+    """Each run's --epochs lowered so that its whole schedule ends within ``left_s``.
+
+    A cosine schedule cut short by the budget never anneals; one sized to the time left
+    does. Start-up costs what the probe spent outside its epochs; runs measured together
+    are timed together, so the slowest epochs of a shared GPU are what is counted.
+    """
+    fitted = {}
+    for name, flags in plan.items():
+        if name not in epoch_s:
+            continue
+        start_up = max(probe_wall_s - PROBE_EPOCHS * epoch_s[name], 0.0)
+        affordable = int((left_s - GRACE_S - start_up) * FIT_MARGIN / epoch_s[name])
+        fitted[name] = with_epochs(flags, max(1, min(affordable, planned_epochs(flags))))
+    return fitted
+
+
+def planned_epochs(flags: str) -> int:
+    words = shlex.split(flags)
+    return int(words[words.index("--epochs") + 1])
+
+
+def with_epochs(flags: str, epochs: int) -> str:
+    words = shlex.split(flags)
+    words[words.index("--epochs") + 1] = str(epochs)
+    return shlex.join(words)
+
+
 def _finished(out: Path) -> bool:
     """Has the run in ``out`` logged every epoch it was asked for?"""
     if not (out / "train_args.json").is_file() or not (out / "metrics.jsonl").is_file():
@@ -244,14 +310,27 @@ def collect(plan: dict[str, str], status: dict, work: Path, out: Path, device: s
 
 
 def _pack_checkpoint(folder: Path, dest: Path) -> bool:
-    with tarfile.open(dest, "w:gz") as tar:
+    """The checkpoint as one tarball; weights too large to come back are stored in fp16."""
+    with tarfile.open(dest, "w:gz") as tar, tempfile.TemporaryDirectory() as tmp:
         for name in CHECKPOINT_FILES:
-            if (folder / name).is_file():
-                tar.add(folder / name, arcname=f"{folder.name}/{name}")
+            path = folder / name
+            if name == "model.safetensors" and path.is_file() and path.stat().st_size > MAX_FILE_BYTES * 0.9:
+                path = _half_precision(path, Path(tmp) / name)
+            if path.is_file():
+                tar.add(path, arcname=f"{folder.name}/{name}")
     if dest.stat().st_size > MAX_FILE_BYTES:
         dest.unlink()
         return False
     return True
+
+
+def _half_precision(weights: Path, dest: Path) -> Path:
+    """fp16 floating tensors (loading casts them back): a 7M-parameter model in under 16 MiB."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(weights)
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, dest)
+    return dest
 
 
 def _device_name() -> str:
@@ -281,6 +360,11 @@ def main(argv: list[str] | None = None) -> None:
     rn.add_argument("--out", default=os.environ.get("OUT", "device-out"))
     rn.add_argument("--budget-s", type=float, default=540, help="wall-clock budget of this call")
     rn.add_argument("--init-dir", default=None, help="returned checkpoints (<dir>/<run>/) to warm-start from")
+    rn.add_argument(
+        "--fit",
+        action="store_true",
+        help="probe each run's epoch time first, then lower --epochs so every schedule ends within the budget",
+    )
     rn.add_argument("--dry-run", action="store_true", help="CPU, tiny subset: check the whole path")
     args = p.parse_args(argv)
 
@@ -311,7 +395,13 @@ def main(argv: list[str] | None = None) -> None:
     if not data.is_file():
         unpack(packed, data)
     print(f"data unpacked in {time.monotonic() - started:.1f}s; running {', '.join(plan)}", flush=True)
-    status = run_plan(plan, data, work, args.budget_s, Path(args.init_dir) if args.init_dir else None)
+    if args.fit and not (work / "runs").is_dir():  # a warm machine's next call resumes the fitted runs
+        epoch_s, probe_wall_s = probe_epoch_times(plan, data, work, args.budget_s)
+        plan = fitted_plan(plan, epoch_s, probe_wall_s, args.budget_s - (time.monotonic() - started))
+        for name, flags in plan.items():
+            print(f"{name}: {epoch_s[name]:.2f} s/epoch in the probe -> --epochs {planned_epochs(flags)}", flush=True)
+    budget_left = args.budget_s - (time.monotonic() - started)
+    status = run_plan(plan, data, work, budget_left, Path(args.init_dir) if args.init_dir else None)
     summary = collect(plan, status, work, Path(args.out), _device_name(), time.monotonic() - started)
     for name, run in summary["runs"].items():
         print(

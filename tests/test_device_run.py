@@ -9,8 +9,13 @@ import tarfile
 
 import numpy as np
 import pytest
+import torch
 
+from fer.checkpoint import load_checkpoint, save_checkpoint
 from fer.data import load_split
+from fer.labels import CLASS_NAMES
+from fer.models import create_model
+from fer.preprocess import Preprocess
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -31,9 +36,40 @@ def test_packing_is_lossless_on_real_faces(fer_zip, tmp_path):
     assert len(load_split(tmp_path / "data.npz", "validation", cache_dir=tmp_path / "cache", progress=False)) == 300
 
 
+def test_fitting_lowers_each_runs_epochs_to_end_within_the_budget():
+    plan = {
+        "quick": "--model fernet_s --epochs 300 --lr 2e-3",
+        "slow": "--model fernet_m --epochs 300",
+        "short": "--epochs 5",
+    }
+    epoch_s = {"quick": 2.0, "slow": 4.0, "short": 2.0}
+    # The probe ran 2 epochs in 30 s: the quick run spent 26 s starting, the slow one 22 s.
+    fitted = device_run.fitted_plan(plan, epoch_s, probe_wall_s=30, left_s=545)
+    affordable = {"quick": int((545 - device_run.GRACE_S - 26) * device_run.FIT_MARGIN / 2.0), "slow": 107}
+    assert fitted["quick"] == f"--model fernet_s --epochs {affordable['quick']} --lr 2e-3"
+    assert device_run.planned_epochs(fitted["slow"]) == affordable["slow"]
+    assert fitted["short"] == "--epochs 5"  # a plan's epochs are an upper bound
+    assert device_run.fitted_plan({"late": "--epochs 9"}, {"late": 50.0}, 60, left_s=50) == {"late": "--epochs 1"}
+
+
+def test_weights_too_large_to_come_back_travel_in_half_precision(tmp_path):
+    model = create_model("fernet_m").eval()  # 6.9M parameters: 26 MiB in fp32
+    save_checkpoint(model, tmp_path / "run", list(CLASS_NAMES), Preprocess())
+    assert (tmp_path / "run" / "model.safetensors").stat().st_size > device_run.MAX_FILE_BYTES
+    assert device_run._pack_checkpoint(tmp_path / "run", tmp_path / "run.tar.gz")
+    assert (tmp_path / "run.tar.gz").stat().st_size <= device_run.MAX_FILE_BYTES
+    with tarfile.open(tmp_path / "run.tar.gz") as tar:
+        tar.extractall(tmp_path / "back", filter="data")
+    back = load_checkpoint(tmp_path / "back" / "run").model
+    x = torch.randn(4, 1, 48, 48)
+    with torch.no_grad():
+        assert torch.allclose(back(x), model(x), atol=1e-3)
+
+
 def test_dry_run_trains_every_config_and_returns_at_most_8_files(tmp_path):
+    """The whole path with --fit: a probe of every run, then the runs themselves."""
     out, work = tmp_path / "out", tmp_path / "work"
-    cmd = [sys.executable, "scripts/device_run.py", "run", "--dry-run", "--work", str(work), "--out", str(out)]
+    cmd = [sys.executable, "scripts/device_run.py", "run", "--dry-run", "--fit", "--work", str(work), "--out", str(out)]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     files = sorted(p.name for p in out.iterdir())
