@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from fer.checkpoint import LoadedModel
-from fer.device import inference_compute
+from fer.device import full_float32, inference_compute
 from fer.preprocess import Preprocess
 from fer.transforms import to_model_input, tta_views
 
@@ -38,7 +38,7 @@ def class_probabilities(
         probs = 0
         for view in views:
             x = compute.prepare_input(to_model_input(view, preprocess))
-            with compute.autocast():
+            with full_float32(compute.device):
                 probs = probs + model(x).float().softmax(dim=1)
         outputs.append(probs / len(views))
     if not outputs:

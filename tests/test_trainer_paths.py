@@ -18,7 +18,9 @@ import pytest
 import timm
 import torch
 
+from fer.checkpoint import load_checkpoint
 from fer.data import load_split, subsample
+from fer.device import full_float32
 from fer.inference import class_probabilities
 from fer.preprocess import Preprocess
 from fer.transforms import tta_views
@@ -96,7 +98,27 @@ def test_reduced_precision_trains_on_cpu(fer_zip, tmp_path, precision):
     out = tmp_path / precision
     result = ok(train("--data", str(fer_zip), "--out", str(out), *TINY_RUN_FLAGS, "--precision", precision))
     assert f"cpu (CPU), {precision}, channels_last" in result.stdout
-    assert json.loads((out / "metrics.json").read_text())["accuracy"] > 0
+    logged = json.loads((out / "metrics.json").read_text())["accuracy"]
+    assert logged > 0
+    # Validation ran in float32 whatever the training precision: a float32 re-evaluation agrees.
+    loaded = load_checkpoint(out)
+    val = subsample(load_split(fer_zip, "validation", progress=False), 256, seed=0)
+    probs = class_probabilities(loaded.model, torch.from_numpy(val.images), loaded.preprocess)
+    assert (probs.argmax(1).numpy() == val.labels).mean() == logged
+
+
+def test_gpu_validation_turns_tf32_off_and_restores_it_for_training():
+    """On a GPU, inference computes in true float32 (as the CPU re-evaluating it does)."""
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # as training sets them
+        with full_float32(torch.device("cuda")):
+            assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        with full_float32(torch.device("cpu")):
+            assert torch.backends.cuda.matmul.allow_tf32  # nothing to change off a GPU
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def test_compile_failure_falls_back_to_eager_with_a_warning(fer_zip, tmp_path):
