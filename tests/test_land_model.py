@@ -57,6 +57,19 @@ def test_a_run_trained_on_another_machine_names_the_data_and_folder_it_was_lande
     assert landed["out"] == land_model.relative_to_repo(str(run.resolve()))
 
 
+def test_the_card_reports_the_landing_evaluation_per_class(run, tmp_path, fer_zip):
+    """A GPU run validated in bf16 may match in accuracy but differ by a few faces per class."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "macro_f1": 0.5}))
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    land_model.copy_run(run, staged, str(fer_zip))
+    assert land_model.check_reproduced(staged, str(fer_zip)) == metrics["accuracy"]
+    landed = json.loads((staged / "metrics.json").read_text())
+    evaluated = json.loads((staged / "eval_validation.json").read_text())
+    assert landed["macro_f1"] == evaluated["macro_f1"] != 0.5 and landed["per_class"] == evaluated["per_class"]
+
+
 def test_a_run_whose_accuracy_does_not_reproduce_is_refused_and_the_target_kept(run, tmp_path, fer_zip):
     metrics = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").write_text(json.dumps({**metrics, "accuracy": metrics["accuracy"] + 0.01}))
