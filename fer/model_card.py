@@ -88,9 +88,14 @@ def _onnx_usage(folder: Path) -> list[str]:
     ]
 
 
-def write_model_card(folder: str | Path, repo_id: str | None = None) -> Path:
-    """Write ``folder/README.md`` and return its path."""
+def write_model_card(folder: str | Path, repo_id: str | None = None, shown_as: str | None = None) -> Path:
+    """Write ``folder/README.md`` and return its path.
+
+    ``shown_as`` is the folder as the card's readers name it (``checkpoints/fernet_s`` for a
+    checkpoint built in a temporary folder before it is moved there); ``folder`` by default.
+    """
     folder = Path(folder)
+    where = shown_as or str(folder)
     config = json.loads((folder / CONFIG_FILE).read_text())
     metrics_path, args_path = folder / "metrics.json", folder / "train_args.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
@@ -108,7 +113,7 @@ def write_model_card(folder: str | Path, repo_id: str | None = None) -> Path:
         metrics=["accuracy", "f1"],
     )
     name = repo_id or folder.name
-    timm_name = f"hf-hub:{repo_id}" if repo_id else f"local-dir:{folder}"
+    timm_name = f"hf-hub:{repo_id}" if repo_id else f"local-dir:{where}"
     lines = [
         f"# {name}: facial expression recognition ({arch})",
         "",
@@ -191,12 +196,12 @@ def write_model_card(folder: str | Path, repo_id: str | None = None) -> Path:
         "",
         "```python",
         "from fer.predict import Predictor",
-        f"predictor = Predictor({(repo_id or str(folder))!r})",
+        f"predictor = Predictor({(repo_id or where)!r})",
         'for face in predictor.predict("photo.jpg"):',
         "    print(face.box, face.top_k(3))",
         "```",
         "",
-        f"In the app: `FER_MODEL={repo_id or folder} python app.py`.",
+        f"In the app: `FER_MODEL={repo_id or where} python app.py`.",
         "",
         "In plain timm, on a 48x48 grayscale face crop"
         + (" (after `import fer.models`, which registers this architecture)" if arch.startswith("fernet") else "")

@@ -111,7 +111,8 @@ def land(run: Path, data: str, target: Path) -> Path:
         export_int8(staged, data)
         calibrate.calibrate(staged, data)  # the app's "uncertain" threshold, for the classifier as served
         history = [json.loads(line) for line in (staged / "metrics.jsonl").read_text().splitlines() if line]
-        write_reports(staged, history, repo_id=None)  # plots and the card, which reads the TTA results
+        # Plots and the card (which reads the TTA results), naming the folder it is moved to.
+        write_reports(staged, history, repo_id=None, shown_as=os.path.relpath(target, REPO))
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(staged, target)

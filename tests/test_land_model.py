@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from fer.model_card import write_model_card
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -79,3 +80,12 @@ def test_a_run_whose_accuracy_does_not_reproduce_is_refused_and_the_target_kept(
     with pytest.raises(SystemExit, match=r"re-evaluation gave 0\.\d{6}, the run logged 0\.\d{6}; not landed"):
         land_model.land(run, str(fer_zip), target)
     assert [p.name for p in target.iterdir()] == ["config.json"]
+
+
+def test_the_card_names_the_folder_the_checkpoint_is_landed_in(tmp_path):
+    """Built in a temporary folder, the card still tells readers to load checkpoints/fernet_s."""
+    staged = tmp_path / "fernet_s"
+    shutil.copytree(EMBEDDED, staged)
+    card = write_model_card(staged, shown_as="checkpoints/fernet_s").read_text()
+    assert "Predictor('checkpoints/fernet_s')" in card and "local-dir:checkpoints/fernet_s" in card
+    assert "FER_MODEL=checkpoints/fernet_s python app.py" in card and str(tmp_path) not in card

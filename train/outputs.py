@@ -52,7 +52,7 @@ def append_metrics(out: Path, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
-def write_reports(out: Path, history: list[dict], repo_id: str | None) -> None:
+def write_reports(out: Path, history: list[dict], repo_id: str | None, shown_as: str | None = None) -> None:
     best = json.loads((out / "metrics.json").read_text())
     plot_curves(history, out / "curves.png")
     plot_confusion(
@@ -62,4 +62,4 @@ def write_reports(out: Path, history: list[dict], repo_id: str | None) -> None:
         title=f"validation, epoch {best['epoch']}: accuracy {best['accuracy']:.4f}",
     )
     (out / "classification_report.txt").write_text(classification_report(best))
-    write_model_card(out, repo_id=repo_id)
+    write_model_card(out, repo_id=repo_id, shown_as=shown_as)
