@@ -6,16 +6,17 @@ Here, once (writes the git-ignored ``.devdata/fer2013.xz``, about 55 MB, lossles
 
 There, through the device tool (``carry: [".devdata"]``), as often as the lease allows:
 
-    python3 scripts/device_run.py run --plan sweep --out $OUT --budget-s 540
+    python3 scripts/device_run.py run --plan distill --fit --out $OUT --budget-s 575
 
 Here, in CI (CPU, a tiny subset, the same code path end to end):
 
     python scripts/device_run.py run --dry-run --out ../fer-dry-run
 
-``run`` unpacks the data into a work folder on the machine, starts every config of the
-plan at once on the one GPU (a 48x48 data set fits in its memory many times over), sends
-each run SIGTERM shortly before ``--budget-s`` (the trainer then saves its state
-mid-epoch), and writes at most 8 files to ``--out``: ``summary.json`` (every run's flags,
+``run`` unpacks the data into a work folder on the machine, runs the plan's stages in turn,
+each within its share of ``--budget-s``, starts every config of a stage at once on the one
+GPU (a 48x48 data set fits in its memory many times over; a later stage may distil from an
+earlier stage's runs), sends each run SIGTERM shortly before its stage's time is up (the
+trainer then saves its state mid-epoch), and writes at most 8 files to ``--out``: ``summary.json`` (every run's flags,
 status and per-epoch metrics), ``logs.txt`` and the best checkpoint of up to six runs as
 ``<run>.tar.gz``. While the machine stays warm, the next call resumes each unfinished run
 from its state in the work folder; on a fresh machine, pass ``--init-dir`` with returned
@@ -51,38 +52,63 @@ MAX_CHECKPOINTS = 6  # + summary.json + logs.txt = the 8 files a call may return
 GRACE_S = 45  # time for runs to save their state after SIGTERM, and for packing results
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "metrics.json", "metrics.jsonl", "train_args.json")
 
-# Named plans: run name -> trainer flags (--data and --out are added). Epoch counts are
-# upper bounds: a run stopped by the budget resumes on the next call.
+# Named plans: stages of (share of the call's budget, {run name: trainer flags}); --data and
+# --out are added. Runs of a stage start together; a stage starts when the one before it has
+# ended, so its flags may name an earlier run's best checkpoint as ``@run`` (a teacher). Epoch
+# counts are upper bounds: --fit lowers them to the stage's time, and a run stopped by the
+# budget resumes on the next call.
 GPU_FLAGS = "--batch-size 256 --save-every 10 --ema --ema-every 4"
 EMBEDDED = "checkpoints/fernet_s"
-PLANS: dict[str, dict[str, str]] = {
-    "smoke": {"fernet_s-smoke": f"--model fernet_s --epochs 3 {GPU_FLAGS}"},
-    # One lease of ~10 minutes, run with --fit: the embedded model distilled into itself over
-    # a long cycle (the CPU's best recipe scaled up, and a hotter one with stronger
-    # augmentation), fernet_s from scratch with two optimisers, and fernet_m as a stronger
-    # teacher for later distillation on the CPU.
-    "flagship": {
-        "fernet_s-kd": f"--model fernet_s --init {EMBEDDED} --teacher {EMBEDDED} --epochs 120 --lr 5e-4 "
-        f"--warmup-epochs 1 {GPU_FLAGS}",
-        "fernet_s-kd-strong": f"--model fernet_s --init {EMBEDDED} --teacher {EMBEDDED} --epochs 120 --lr 1e-3 "
-        f"--warmup-epochs 1 --aug 1.5 --seed 1 {GPU_FLAGS}",
-        "fernet_s-adamw": f"--model fernet_s --epochs 300 --lr 2e-3 {GPU_FLAGS}",
-        "fernet_s-sgd": f"--model fernet_s --epochs 300 --optimizer nesterov --lr 0.1 --weight-decay 5e-4 {GPU_FLAGS}",
-        "fernet_m-adamw": f"--model fernet_m --epochs 300 --lr 2e-3 {GPU_FLAGS}",
-    },
-    "sweep": {
-        "fernet_s-adamw": f"--model fernet_s --epochs 150 --lr 2e-3 {GPU_FLAGS}",
-        "fernet_s-sgd": f"--model fernet_s --epochs 150 --optimizer nesterov --lr 0.1 --weight-decay 5e-4 {GPU_FLAGS}",
-        "fernet_s-mix": f"--model fernet_s --epochs 150 --lr 2e-3 --mixup 0.2 --cutmix 1.0 --aug 1.5 {GPU_FLAGS}",
-        "fernet_m-adamw": f"--model fernet_m --epochs 150 --lr 2e-3 {GPU_FLAGS}",
-        "resnet18-64px": f"--model resnet18 --img-size 64 --epochs 100 --lr 1e-3 {GPU_FLAGS}",
-    },
+Stage = tuple[float, dict[str, str]]
+PLANS: dict[str, list[Stage]] = {
+    "smoke": [(1.0, {"fernet_s-smoke": f"--model fernet_s --epochs 3 {GPU_FLAGS}"})],
+    # The first lent GPU's call (runs 14-18 of docs/results.md): the embedded model distilled
+    # into itself over a long cycle (the CPU's best recipe scaled up, and a hotter one with
+    # stronger augmentation), fernet_s from scratch with two optimisers, and fernet_m.
+    "flagship": [
+        (
+            1.0,
+            {
+                "fernet_s-kd": f"--model fernet_s --init {EMBEDDED} --teacher {EMBEDDED} --epochs 120 --lr 5e-4 "
+                f"--warmup-epochs 1 {GPU_FLAGS}",
+                "fernet_s-kd-strong": f"--model fernet_s --init {EMBEDDED} --teacher {EMBEDDED} --epochs 120 --lr 1e-3 "
+                f"--warmup-epochs 1 --aug 1.5 --seed 1 {GPU_FLAGS}",
+                "fernet_s-adamw": f"--model fernet_s --epochs 300 --lr 2e-3 {GPU_FLAGS}",
+                "fernet_s-sgd": f"--model fernet_s --epochs 300 --optimizer nesterov --lr 0.1 --weight-decay 5e-4 "
+                f"{GPU_FLAGS}",
+                "fernet_m-adamw": f"--model fernet_m --epochs 300 --lr 2e-3 {GPU_FLAGS}",
+            },
+        )
+    ],
+    # The next step: teachers trained in the call (their checkpoints could not travel: the
+    # data alone fills the carry), then fernet_s distilled from their averaged logits, from
+    # scratch and from the embedded model.
+    "distill": [
+        (
+            0.55,
+            {
+                "fernet_m-adamw": f"--model fernet_m --epochs 300 --lr 2e-3 {GPU_FLAGS}",
+                "fernet_m-sgd": f"--model fernet_m --epochs 300 --optimizer nesterov --lr 0.1 --weight-decay 5e-4 "
+                f"{GPU_FLAGS}",
+                "fernet_s-adamw": f"--model fernet_s --epochs 300 --lr 2e-3 --seed 1 {GPU_FLAGS}",
+            },
+        ),
+        (
+            0.45,
+            {
+                "student-scratch": "--model fernet_s --teacher @fernet_m-adamw @fernet_m-sgd @fernet_s-adamw "
+                f"--epochs 300 --lr 2e-3 {GPU_FLAGS}",
+                "student-embedded": f"--model fernet_s --init {EMBEDDED} --teacher @fernet_m-adamw @fernet_m-sgd "
+                f"@fernet_s-adamw --epochs 300 --lr 5e-4 --warmup-epochs 1 {GPU_FLAGS}",
+            },
+        ),
+    ],
 }
-DRY_RUN_PLAN = {
-    "tiny-a": "--model fernet_t --epochs 2 --train-subset 512 --val-subset 256 --batch-size 64 --save-every 1",
-    "tiny-b": "--model fernet_t --epochs 1 --train-subset 512 --val-subset 256 --batch-size 64 --optimizer nesterov "
-    "--lr 0.05",
-}
+TINY = "--model fernet_t --train-subset 512 --val-subset 256 --batch-size 64 --save-every 1"
+DRY_RUN_PLAN: list[Stage] = [
+    (0.6, {"tiny-a": f"{TINY} --epochs 2", "tiny-b": f"{TINY} --epochs 1 --optimizer nesterov --lr 0.05"}),
+    (0.4, {"tiny-student": f"{TINY} --epochs 1 --teacher @tiny-a @tiny-b"}),
+]
 
 
 # --- packing: lossless and compact enough to travel with the checkout (64 MiB in all) ----
@@ -222,6 +248,11 @@ def planned_epochs(flags: str) -> int:
     return int(words[words.index("--epochs") + 1])
 
 
+def with_references(flags: str, work: Path) -> str:
+    """``@run`` -> that run's folder in ``work`` (its best checkpoint): a teacher trained earlier in the call."""
+    return shlex.join(str(work / "runs" / word[1:]) if word.startswith("@") else word for word in shlex.split(flags))
+
+
 def with_epochs(flags: str, epochs: int) -> str:
     words = shlex.split(flags)
     words[words.index("--epochs") + 1] = str(epochs)
@@ -283,8 +314,10 @@ def collect(plan: dict[str, str], status: dict, work: Path, out: Path, device: s
         history = [json.loads(line) for line in history_file.read_text().splitlines()] if history_file.is_file() else []
         best = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
         times = sorted(r["epoch_time"] for r in history)
+        args_file = folder / "train_args.json"  # what the run was started with (fitted), also on a resuming call
         runs[name] = {
             "flags": flags,
+            "epochs_asked": json.loads(args_file.read_text())["epochs"] if args_file.is_file() else None,
             "status": status.get(name, "not started"),
             "epochs_done": len(history),
             "best_val_acc": best.get("accuracy"),
@@ -382,26 +415,37 @@ def main(argv: list[str] | None = None) -> None:
             )
         return
     started = time.monotonic()
-    work, plan = Path(args.work), PLANS[args.plan]
+    work, stages = Path(args.work), PLANS[args.plan]
     packed = Path(args.packed)
     if args.dry_run:
-        plan = DRY_RUN_PLAN
+        stages = DRY_RUN_PLAN
         packed = pack(str(ROOT.parent / "shared" / "data" / "fer2013.zip"), work / "packed.xz", limit=1024)
     if args.only:
-        plan = {name: plan[name] for name in args.only}
+        stages = [(share, {n: f for n, f in runs.items() if n in args.only}) for share, runs in stages]
+        stages = [(share, runs) for share, runs in stages if runs]
     if not packed.is_file():
         sys.exit(f"error: no packed data at {packed}: run `python scripts/device_run.py pack` here and carry .devdata")
     data = work / "fer2013.npz"
     if not data.is_file():
         unpack(packed, data)
-    print(f"data unpacked in {time.monotonic() - started:.1f}s; running {', '.join(plan)}", flush=True)
-    if args.fit and not (work / "runs").is_dir():  # a warm machine's next call resumes the fitted runs
-        epoch_s, probe_wall_s = probe_epoch_times(plan, data, work, args.budget_s)
-        plan = fitted_plan(plan, epoch_s, probe_wall_s, args.budget_s - (time.monotonic() - started))
-        for name, flags in plan.items():
-            print(f"{name}: {epoch_s[name]:.2f} s/epoch in the probe -> --epochs {planned_epochs(flags)}", flush=True)
-    budget_left = args.budget_s - (time.monotonic() - started)
-    status = run_plan(plan, data, work, budget_left, Path(args.init_dir) if args.init_dir else None)
+    print(f"data unpacked in {time.monotonic() - started:.1f}s", flush=True)
+    plan, status = {}, {}
+    for index, (share, runs) in enumerate(stages):
+        runs = {name: with_references(flags, work) for name, flags in runs.items()}
+        shares_left = sum(later for later, _ in stages[index:])
+        stage_started = time.monotonic()
+        stage_budget = (args.budget_s - (stage_started - started)) * share / shares_left
+        print(f"stage {index + 1} of {len(stages)} ({stage_budget:.0f} s): {', '.join(runs)}", flush=True)
+        if args.fit and not any((work / "runs" / name).is_dir() for name in runs):  # a warm call resumes instead
+            epoch_s, probe_wall_s = probe_epoch_times(runs, data, work, stage_budget)
+            runs = fitted_plan(runs, epoch_s, probe_wall_s, stage_budget - (time.monotonic() - stage_started))
+            for name, flags in runs.items():
+                print(
+                    f"{name}: {epoch_s[name]:.2f} s/epoch in the probe -> --epochs {planned_epochs(flags)}", flush=True
+                )
+        budget_left = stage_budget - (time.monotonic() - stage_started)
+        status |= run_plan(runs, data, work, budget_left, Path(args.init_dir) if args.init_dir else None)
+        plan |= runs
     summary = collect(plan, status, work, Path(args.out), _device_name(), time.monotonic() - started)
     for name, run in summary["runs"].items():
         print(

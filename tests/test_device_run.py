@@ -67,22 +67,27 @@ def test_weights_too_large_to_come_back_travel_in_half_precision(tmp_path):
 
 
 def test_dry_run_trains_every_config_and_returns_at_most_8_files(tmp_path):
-    """The whole path with --fit: a probe of every run, then the runs themselves."""
+    """The whole path with --fit and two stages: teachers probed and trained, then a student of theirs."""
     out, work = tmp_path / "out", tmp_path / "work"
     cmd = [sys.executable, "scripts/device_run.py", "run", "--dry-run", "--fit", "--work", str(work), "--out", str(out)]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["logs.txt", "summary.json", "tiny-a.tar.gz", "tiny-b.tar.gz"]
+    assert files == ["logs.txt", "summary.json", "tiny-a.tar.gz", "tiny-b.tar.gz", "tiny-student.tar.gz"]
     summary = json.loads((out / "summary.json").read_text())
     assert {name: run["status"] for name, run in summary["runs"].items()} == {
         "tiny-a": "finished",
         "tiny-b": "finished",
+        "tiny-student": "finished",
     }
+    student = json.loads((work / "runs" / "tiny-student" / "train_args.json").read_text())
+    assert student["teacher"] == [str(work / "runs" / "tiny-a"), str(work / "runs" / "tiny-b")]
+    assert "distilling from" in (work / "runs" / "tiny-student.log").read_text()
     assert summary["runs"]["tiny-a"]["epochs_done"] == 2 and summary["runs"]["tiny-a"]["best_val_acc"] > 0
+    assert summary["runs"]["tiny-b"]["epochs_asked"] == 1  # fitted within the budget, the plan's bound kept
     with tarfile.open(out / "tiny-a.tar.gz") as tar:
         assert {"tiny-a/model.safetensors", "tiny-a/config.json"} <= set(tar.getnames())
     assert all(p.stat().st_size <= device_run.MAX_FILE_BYTES for p in out.iterdir())
 
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)  # a warm machine's next call
-    assert "finished earlier" in again.stdout, again.stdout + again.stderr
+    assert again.stdout.count("finished earlier") == 3, again.stdout + again.stderr
