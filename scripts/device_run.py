@@ -16,11 +16,11 @@ Here, in CI (CPU, a tiny subset, the same code path end to end):
 each within its share of ``--budget-s``, starts every config of a stage at once on the one
 GPU (a 48x48 data set fits in its memory many times over; a later stage may distil from an
 earlier stage's runs), sends each run SIGTERM shortly before its stage's time is up (the
-trainer then saves its state mid-epoch), and writes at most 8 files to ``--out``: ``summary.json`` (every run's flags,
-status and per-epoch metrics), ``logs.txt`` and the best checkpoint of up to six runs as
-``<run>.tar.gz``. While the machine stays warm, the next call resumes each unfinished run
-from its state in the work folder; on a fresh machine, pass ``--init-dir`` with returned
-checkpoints to warm-start them instead. See docs/training-on-gpu.md.
+trainer then saves its state mid-epoch), and writes at most 8 files to ``--out``:
+``summary.json`` (every run's flags, status and per-epoch metrics), ``logs.txt`` and the
+best checkpoint of up to six runs as ``<run>.tar.gz``. While the machine stays warm, the
+next call resumes each unfinished run from its state in the work folder; on a fresh
+machine, pass ``--init-dir`` with returned checkpoints to warm-start them instead. See docs/training-on-gpu.md.
 """
 
 from __future__ import annotations

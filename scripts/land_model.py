@@ -49,15 +49,13 @@ def copy_run(run: Path, staged: Path, data: str) -> None:
     """
     for name in RUN_FILES:
         shutil.copy2(run / name, staged / name)
-    args_path = staged / "train_args.json"
-    args = json.loads(args_path.read_text())
-    args["out"] = str(run.resolve())
-    if not Path(args["data"]).exists():
-        args["data"] = data
-    args_path.write_text(json.dumps(args, indent=2))
     for name, keys in PATH_FIELDS.items():
         path = staged / name
         record = json.loads(path.read_text())
+        if name == "train_args.json":
+            record["out"] = str(run.resolve())
+            if not Path(record["data"]).exists():
+                record["data"] = data
         for key in keys:  # a string, or a list of them (--teacher takes several)
             if isinstance(record.get(key), str):
                 record[key] = relative_to_repo(record[key])

@@ -48,7 +48,8 @@ def test_the_landed_training_arguments_name_no_folder_of_this_machine(run, tmp_p
 
 def test_a_run_trained_on_another_machine_names_the_data_and_folder_it_was_landed_from(run, tmp_path, fer_zip):
     args = json.loads((run / "train_args.json").read_text())
-    args.update(data="/tmp/fer-device/fer2013.npz", out="/tmp/fer-device/runs/fernet_s-sgd")  # the GPU's folders
+    gpu_machine = tmp_path / "gpu-machine"  # folders that exist only on the machine that trained it
+    args.update(data=str(gpu_machine / "fer2013.npz"), out=str(gpu_machine / "runs" / "fernet_s-sgd"))
     (run / "train_args.json").write_text(json.dumps(args))
     staged = tmp_path / "staged"
     staged.mkdir()
