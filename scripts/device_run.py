@@ -60,6 +60,7 @@ CHECKPOINT_FILES = ("config.json", "model.safetensors", "metrics.json", "metrics
 GPU_FLAGS = "--batch-size 256 --save-every 10 --ema --ema-every 4"
 EMBEDDED = "checkpoints/fernet_s"
 Stage = tuple[float, dict[str, str]]
+TEACHERS = f"@fernet_m-adamw @fernet_m-sgd @fernet_s-adamw {EMBEDDED}"
 PLANS: dict[str, list[Stage]] = {
     "smoke": [(1.0, {"fernet_s-smoke": f"--model fernet_s --epochs 3 {GPU_FLAGS}"})],
     # The first lent GPU's call (runs 14-18 of docs/results.md): the embedded model distilled
@@ -81,8 +82,8 @@ PLANS: dict[str, list[Stage]] = {
         )
     ],
     # The next step: teachers trained in the call (their checkpoints could not travel: the
-    # data alone fills the carry), then fernet_s distilled from their averaged logits, from
-    # scratch and from the embedded model.
+    # data alone fills the carry), then fernet_s distilled from their averaged logits and the
+    # embedded model's, from scratch and from the embedded model.
     "distill": [
         (
             0.55,
@@ -96,12 +97,23 @@ PLANS: dict[str, list[Stage]] = {
         (
             0.45,
             {
-                "student-scratch": "--model fernet_s --teacher @fernet_m-adamw @fernet_m-sgd @fernet_s-adamw "
-                f"--epochs 300 --lr 2e-3 {GPU_FLAGS}",
-                "student-embedded": f"--model fernet_s --init {EMBEDDED} --teacher @fernet_m-adamw @fernet_m-sgd "
-                f"@fernet_s-adamw --epochs 300 --lr 5e-4 --warmup-epochs 1 {GPU_FLAGS}",
+                "student-scratch": f"--model fernet_s --teacher {TEACHERS} --epochs 300 --lr 2e-3 {GPU_FLAGS}",
+                "student-embedded": f"--model fernet_s --init {EMBEDDED} --teacher {TEACHERS} --epochs 300 --lr 5e-4 "
+                f"--warmup-epochs 1 {GPU_FLAGS}",
             },
         ),
+    ],
+    # A warm follow-up to "distill": its best student distilled on at a lower rate.
+    "polish": [
+        (
+            1.0,
+            {
+                "student-polish": f"--model fernet_s --init @student-embedded --teacher {TEACHERS} --epochs 60 "
+                f"--lr 2e-4 --warmup-epochs 1 {GPU_FLAGS}",
+                "student-polish-hot": f"--model fernet_s --init @student-embedded --teacher {TEACHERS} --epochs 60 "
+                f"--lr 5e-4 --warmup-epochs 1 --seed 1 {GPU_FLAGS}",
+            },
+        )
     ],
 }
 TINY = "--model fernet_t --train-subset 512 --val-subset 256 --batch-size 64 --save-every 1"
