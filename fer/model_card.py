@@ -144,6 +144,10 @@ def write_model_card(folder: str | Path, repo_id: str | None = None, shown_as: s
             f"- Distilled from {teachers} (averaged soft targets; alpha {args.get('kd_alpha')}, "
             f"temperature {args.get('kd_temperature')})"
         )
+    if any(str(ref).startswith("@") for ref in [args.get("init") or "", *(args.get("teacher") or [])]):
+        lines.append(
+            "- `@name`: a run trained earlier in the same `scripts/device_run.py` call on a lent GPU, not published"
+        )
     if metrics:
         lines += [
             "",

@@ -36,8 +36,15 @@ PATH_FIELDS = {"train_args.json": ("data", "out", "init", "teacher"), "metrics.j
 
 
 def relative_to_repo(value: str) -> str:
-    """An absolute path as the repository-relative path a reader of the card would type."""
-    return os.path.relpath(value, REPO) if os.path.isabs(value) else value
+    """An absolute path as the repository-relative path a reader of the card would type.
+
+    A folder that exists only on the machine that trained the run (a teacher trained earlier
+    in the same lent-GPU call) becomes ``@<its name>``, ``scripts/device_run.py``'s notation
+    for such a run, rather than a path into that machine's ``/tmp``.
+    """
+    if not os.path.isabs(value):
+        return value
+    return os.path.relpath(value, REPO) if Path(value).exists() else "@" + Path(value).name
 
 
 def copy_run(run: Path, staged: Path, data: str) -> None:

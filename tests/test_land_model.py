@@ -49,7 +49,11 @@ def test_the_landed_training_arguments_name_no_folder_of_this_machine(run, tmp_p
 def test_a_run_trained_on_another_machine_names_the_data_and_folder_it_was_landed_from(run, tmp_path, fer_zip):
     args = json.loads((run / "train_args.json").read_text())
     gpu_machine = tmp_path / "gpu-machine"  # folders that exist only on the machine that trained it
-    args.update(data=str(gpu_machine / "fer2013.npz"), out=str(gpu_machine / "runs" / "fernet_s-sgd"))
+    args.update(
+        data=str(gpu_machine / "fer2013.npz"),
+        out=str(gpu_machine / "runs" / "student"),
+        teacher=[str(gpu_machine / "runs" / "fernet_m-sgd"), str(ROOT / "checkpoints" / "fernet_s")],
+    )
     (run / "train_args.json").write_text(json.dumps(args))
     staged = tmp_path / "staged"
     staged.mkdir()
@@ -57,6 +61,9 @@ def test_a_run_trained_on_another_machine_names_the_data_and_folder_it_was_lande
     landed = json.loads((staged / "train_args.json").read_text())
     assert landed["data"] == land_model.relative_to_repo(str(fer_zip)) and not landed["data"].startswith("/")
     assert landed["out"] == land_model.relative_to_repo(str(run.resolve()))
+    assert landed["teacher"] == ["@fernet_m-sgd", "checkpoints/fernet_s"]  # device_run's name for it
+    write_model_card(staged, repo_id=None)
+    assert "`@name`: a run trained earlier" in (staged / "README.md").read_text()
 
 
 def test_the_card_reports_the_landing_evaluation_per_class(run, tmp_path, fer_zip):
