@@ -94,6 +94,9 @@ def test_the_card_names_the_folder_the_checkpoint_is_landed_in(tmp_path):
     """Built in a temporary folder, the card still tells readers to load checkpoints/fernet_s."""
     staged = tmp_path / "fernet_s"
     shutil.copytree(EMBEDDED, staged)
+    args = json.loads((staged / "train_args.json").read_text())
+    (staged / "train_args.json").write_text(json.dumps({**args, "init": "checkpoints/fernet_s"}))
     card = write_model_card(staged, shown_as="checkpoints/fernet_s").read_text()
+    assert "`checkpoints/fernet_s` in these lines and the command below: the model this one replaced" in card
     assert "Predictor('checkpoints/fernet_s')" in card and "local-dir:checkpoints/fernet_s" in card
     assert "FER_MODEL=checkpoints/fernet_s python app.py" in card and str(tmp_path) not in card
