@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 from skimage import data
 
 import app
-from tests.conftest import ROOT
+from fer.data import load_split, subsample
 
 
 def test_a_frame_without_a_face_comes_back_untouched_and_says_so():
@@ -25,34 +26,55 @@ def test_a_frame_with_a_face_comes_back_boxed_and_labelled_with_its_person():
     assert panel.label.startswith("Person 1") and rate == "Measuring the frame rate..."
 
 
-def jittered_views(count: int) -> list[np.ndarray]:
-    """320x240 webcam views of a face the model finds ambiguous (sad or happy): hand shake and sensor noise."""
-    photo = Image.open(ROOT / "examples" / "four_faces.jpg").convert("RGB")
-    rng = np.random.default_rng(0)
+def jittered_views(face: np.ndarray, count: int, seed: int = 0) -> list[np.ndarray]:
+    """320x240 webcam views of one still 48x48 face, shown at 112 px: hand shake and sensor noise."""
+    shown = Image.fromarray(face).resize((112, 112), Image.BICUBIC).convert("RGB")
+    rng = np.random.default_rng(seed)
     views = []
     for _ in range(count):
         dx, dy = rng.integers(-3, 4, 2)
-        view = np.asarray(photo.crop((382 + dx, 14 + dy, 542 + dx, 134 + dy)).resize((320, 240)), dtype=float)
-        views.append(np.clip(view + rng.normal(0, 4, view.shape), 0, 255).astype(np.uint8))
+        scene = Image.new("RGB", (320, 240), (128, 128, 128))
+        scene.paste(shown, (104 + int(dx), 64 + int(dy)))
+        view = np.asarray(scene, dtype=float) + rng.normal(0, 4, (240, 320, 3))
+        views.append(np.clip(view, 0, 255).astype(np.uint8))
     return views
+
+
+def flickering_face(fer_zip) -> tuple[list[np.ndarray], list[str]]:
+    """Views of a real validation face that the model usually labels one way, but not always.
+
+    Searched for rather than fixed: each better model is sure of faces an older one wavered on.
+    Candidates are the faces with the closest top two scores; the first whose jittered views are
+    all detected, 5-30 of 120 labelled otherwise, and whose usual label leads the next by 0.1 in
+    the mean scores (a clear label with flicker, not a coin toss) is used.
+    """
+    faces = subsample(load_split(fer_zip, "validation", progress=False), 300).images
+    probs = np.sort(app.live_predictor.classify(faces), axis=1)
+    for index in np.argsort(probs[:, -1] - probs[:, -2])[:30]:
+        views = jittered_views(faces[index], 120)
+        found = [app.live_predictor.predict(Image.fromarray(view))[0] for view in views]
+        labels = [face.top_k(1)[0]["label"] for face in found]
+        odd = len(labels) - max(map(labels.count, set(labels)))
+        mean_scores = np.sort(np.mean([list(face.scores.values()) for face in found], axis=0))
+        if all(face.detected for face in found) and 5 <= odd <= 30 and mean_scores[-1] - mean_scores[-2] >= 0.1:
+            return views, labels
+    pytest.fail("none of the 30 least certain of 300 validation faces flickers between labels")
 
 
 def flips(labels: list[str]) -> int:
     return sum(a != b for a, b in zip(labels, labels[1:]))
 
 
-def test_a_still_face_keeps_its_label_and_its_person_number():
+def test_a_still_face_keeps_its_label_and_its_person_number(fer_zip):
     """Frame by frame the label jitters; smoothed per person it holds.
 
     From jittered views of one still face, a clip is cut in which every fourth frame is one
     the model labels differently from the rest, the flicker that smoothing must absorb.
     """
-    views = jittered_views(120)
-    labels = [app.live_predictor.predict(Image.fromarray(view))[0].top_k(1)[0]["label"] for view in views]
+    views, labels = flickering_face(fer_zip)
     usual = max(set(labels), key=labels.count)
     odd = [view for view, label in zip(views, labels) if label != usual]
     steady = [view for view, label in zip(views, labels) if label == usual]
-    assert odd, "the face is no longer ambiguous to this model: choose another for this test"
     clip = [odd[i // 4 % len(odd)] if i % 4 == 3 else steady[i % len(steady)] for i in range(60)]
     state, shown, people = None, [], set()
     for frame in clip:
