@@ -91,3 +91,23 @@ def test_dry_run_trains_every_config_and_returns_at_most_8_files(tmp_path):
 
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)  # a warm machine's next call
     assert again.stdout.count("finished earlier") == 3, again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("plan", sorted(device_run.PLANS))
+def test_every_plan_passes_the_trainers_checks_and_names_only_earlier_runs(plan, tmp_path):
+    """A typo in a plan would otherwise be found on a lent GPU, in its probe. A run may name a run
+    of an earlier stage, or of another plan (a follow-up call on the still-warm machine)."""
+    from train.args import build_parser, check_args
+
+    other_plans = {
+        name for key, stages in device_run.PLANS.items() if key != plan for _, runs in stages for name in runs
+    }
+    earlier: set[str] = set()
+    for _, runs in device_run.PLANS[plan]:
+        for name, flags in runs.items():
+            references = {word[1:] for word in flags.split() if word.startswith("@")}
+            unknown = references - earlier - other_plans
+            assert not unknown, f"{name} names {unknown}: no earlier stage or other plan runs them"
+            argv = device_run.with_references(flags, tmp_path).split() + ["--data", "x", "--out", str(tmp_path / name)]
+            check_args(build_parser().parse_args(argv))
+        earlier |= set(runs)
