@@ -147,7 +147,7 @@ def write_model_card(folder: str | Path, repo_id: str | None = None, shown_as: s
     sources = [args.get("init") or "", *(args.get("teacher") or [])]
     if where in sources:  # a model landed over the one it learnt from
         lines.append(f"- `{where}` in these lines and the command below: the model this one replaced there")
-    if any(str(ref).startswith("@") for ref in sources):
+    if any(ref.startswith("@") for ref in sources):
         lines.append(
             "- `@name`: a run trained earlier in the same `scripts/device_run.py` call on a lent GPU, not published"
         )

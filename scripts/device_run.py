@@ -448,8 +448,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(
                 "error: the checkout and the packed data are over what the device tool carries: move files "
                 "training does not read (checkpoints/*/model_int8.onnx, fer/centerface_int8.onnx, other checkpoints) "
-                "out of the checkout "
-                "for the call, and back after it"
+                "out of the checkout for the call, and back after it"
             )
         return
     started = time.monotonic()

@@ -55,6 +55,14 @@ def fer_zip() -> Path:
     return FER_ZIP
 
 
+@pytest.fixture(scope="session")
+def validation_faces(fer_zip) -> np.ndarray:
+    """300 real validation faces (class-stratified, 48x48 uint8), for tests that search them."""
+    from fer.data import load_split, subsample
+
+    return subsample(load_split(fer_zip, "validation", progress=False), 300).images
+
+
 def face_png(seed: int, size: int = 48, mode: str = "L") -> bytes:
     """A small encoded image with seed-dependent content (distinct per seed)."""
     rng = np.random.default_rng(seed)
@@ -73,3 +81,20 @@ def real_faces(fer_zip_path: Path, per_class: int, split: str = "train") -> dict
             if len(parts) == 3 and parts[0] == split and len(faces.setdefault(parts[1], [])) < per_class:
                 faces[parts[1]].append(archive.read(name))
     return faces
+
+
+def tiny_onnx(channels: int, classes: int) -> bytes:
+    """A valid ONNX classifier of the wrong shape: N x channels x 48 x 48 -> N x classes."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.zeros((channels * 48 * 48, classes), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["faces"], ["flat"]), helper.make_node("MatMul", ["flat", "w"], ["logits"])],
+        "tiny",
+        [helper.make_tensor_value_info("faces", TensorProto.FLOAT, ["batch", channels, 48, 48])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+        [weights],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 10
+    return model.SerializeToString()

@@ -12,8 +12,7 @@ from skimage import data
 
 import fer.faces
 from fer.faces import CenterFaceDetector
-from tests.conftest import ROOT
-from tests.test_predict import tiny_onnx
+from tests.conftest import ROOT, tiny_onnx
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import quantize_detector  # noqa: E402

@@ -8,7 +8,6 @@ from PIL import Image
 from skimage import data
 
 import app
-from fer.data import load_split, subsample
 
 
 def test_a_frame_without_a_face_comes_back_untouched_and_says_so():
@@ -40,7 +39,7 @@ def jittered_views(face: np.ndarray, count: int, seed: int = 0) -> list[np.ndarr
     return views
 
 
-def flickering_face(fer_zip) -> tuple[list[np.ndarray], list[str]]:
+def flickering_face(validation_faces: np.ndarray) -> tuple[list[np.ndarray], list[str]]:
     """Views of a real validation face that the model usually labels one way, but not always.
 
     Searched for rather than fixed: each better model is sure of faces an older one wavered on.
@@ -48,10 +47,9 @@ def flickering_face(fer_zip) -> tuple[list[np.ndarray], list[str]]:
     all detected, 5-30 of 120 labelled otherwise, and whose usual label leads the next by 0.1 in
     the mean scores (a clear label with flicker, not a coin toss) is used.
     """
-    faces = subsample(load_split(fer_zip, "validation", progress=False), 300).images
-    probs = np.sort(app.live_predictor.classify(faces), axis=1)
+    probs = np.sort(app.live_predictor.classify(validation_faces), axis=1)
     for index in np.argsort(probs[:, -1] - probs[:, -2])[:30]:
-        views = jittered_views(faces[index], 120)
+        views = jittered_views(validation_faces[index], 120)
         found = [app.live_predictor.predict(Image.fromarray(view))[0] for view in views]
         labels = [face.top_k(1)[0]["label"] for face in found]
         odd = len(labels) - max(map(labels.count, set(labels)))
@@ -65,13 +63,13 @@ def flips(labels: list[str]) -> int:
     return sum(a != b for a, b in zip(labels, labels[1:]))
 
 
-def test_a_still_face_keeps_its_label_and_its_person_number(fer_zip):
+def test_a_still_face_keeps_its_label_and_its_person_number(validation_faces):
     """Frame by frame the label jitters; smoothed per person it holds.
 
     From jittered views of one still face, a clip is cut in which every fourth frame is one
     the model labels differently from the rest, the flicker that smoothing must absorb.
     """
-    views, labels = flickering_face(fer_zip)
+    views, labels = flickering_face(validation_faces)
     usual = max(set(labels), key=labels.count)
     odd = [view for view, label in zip(views, labels) if label != usual]
     steady = [view for view, label in zip(views, labels) if label == usual]

@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 import app
-from fer.data import load_split, subsample
 from fer.labels import CLASS_NAMES
 from tests.conftest import ROOT
 
@@ -57,14 +56,13 @@ def test_selection_top_k_and_heatmap_re_render_without_running_the_model_again(c
     assert shown[4][0][0].width > third[4][0][0].width  # the heatmap sits beside each crop
 
 
-def photo_with_an_uncertain_face(fer_zip, folder: Path) -> str:
+def photo_with_an_uncertain_face(faces: np.ndarray, folder: Path) -> str:
     """A 640x480 photo of four real validation faces, at least one of which the app is unsure of.
 
     Chosen with the app's own predictor among the faces it is least sure of, so the photo holds
     an uncertain face for whichever model is embedded.
     """
     predictor = app.models.choice(None).predictor
-    faces = subsample(load_split(fer_zip, "validation", progress=False), 300).images
     unsure = np.argsort(predictor.classify(faces).max(axis=1))
     for start in range(0, 40, 4):
         photo = Image.new("RGB", (640, 480), (128, 128, 128))
@@ -79,8 +77,8 @@ def photo_with_an_uncertain_face(fer_zip, folder: Path) -> str:
     pytest.fail("no photo of four of the 40 least certain validation faces holds an uncertain face")
 
 
-def test_downloads_match_what_predict_returns(fer_zip, tmp_path):
-    photo = photo_with_an_uncertain_face(fer_zip, tmp_path)
+def test_downloads_match_what_predict_returns(validation_faces, tmp_path):
+    photo = photo_with_an_uncertain_face(validation_faces, tmp_path)
     result = app.analyse_photo(photo, show_heatmap=False)
     shown = app.render_photo(result, 0, 2, False)
     csv_path, json_path = shown[6].value["path"], shown[7].value["path"]

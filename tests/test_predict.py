@@ -17,7 +17,7 @@ from fer.faces import EYE_DISTANCE_FRACTION, EYE_HEIGHT_FRACTION, align_face, ce
 from fer.images import ImageError, input_scale, open_image
 from fer.labels import CLASS_NAMES
 from fer.predict import WORKING_SIDE, Predictor
-from tests.conftest import ROOT
+from tests.conftest import ROOT, tiny_onnx
 
 EXAMPLES = ROOT / "examples"
 
@@ -217,23 +217,6 @@ def test_the_embedded_model_is_served_by_its_int8_onnx_export_close_to_torch(pre
     served, reference = predictor.classify(faces), in_torch.classify(faces)
     assert np.allclose(served.sum(axis=1), 1.0, atol=1e-4)
     assert (served.argmax(1) == reference.argmax(1)).mean() > 0.97
-
-
-def tiny_onnx(channels: int, classes: int) -> bytes:
-    """A valid ONNX classifier of the wrong shape: N x channels x 48 x 48 -> N x classes."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    weights = numpy_helper.from_array(np.zeros((channels * 48 * 48, classes), np.float32), "w")
-    graph = helper.make_graph(
-        [helper.make_node("Flatten", ["faces"], ["flat"]), helper.make_node("MatMul", ["flat", "w"], ["logits"])],
-        "tiny",
-        [helper.make_tensor_value_info("faces", TensorProto.FLOAT, ["batch", channels, 48, 48])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
-        [weights],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 10
-    return model.SerializeToString()
 
 
 @pytest.mark.parametrize(
