@@ -27,6 +27,7 @@ from PIL import Image
 from fer import limits
 from fer.annotate import display_canvas, draw_predictions, paint_heatmap
 from fer.api_types import PhotoPrediction, VideoPrediction
+from fer.blocks import UploadsOnlyBlocks
 from fer.checkpoint_info import CheckpointError
 from fer.downloads import fresh_folder, write_downloads
 from fer.face_cards import face_card
@@ -387,7 +388,7 @@ def limits_text() -> str:
     )
 
 
-with gr.Blocks(
+with UploadsOnlyBlocks(
     title="Facial expression recognition", delete_cache=(limits.CACHE_SWEEP_S, limits.CACHE_MAX_AGE_S)
 ) as demo:
     gr.Markdown("# Facial expression recognition\nEvery face is found, boxed and labelled with its expressions.")

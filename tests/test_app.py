@@ -215,9 +215,14 @@ def test_odd_upload_filenames_are_stored_safely_and_answered(app_server, filenam
 
 
 @pytest.mark.parametrize("path", ["", ".", "/etc/passwd"])
-def test_a_path_that_was_never_uploaded_is_refused_without_naming_it(app_server, path):
+def test_a_path_that_was_never_uploaded_is_refused_in_one_logged_line(app_server, path):
+    logged_before = len(app_server.log())
     answer = call_predict(app_server.url, path)
-    assert answer.startswith("event: error") and "/work" not in answer and "passwd" not in answer
+    assert answer.startswith("event: error") and "it was not uploaded to this app" in answer
+    assert "/work" not in answer and "passwd" not in answer
+    new_lines = app_server.log()[logged_before:]
+    assert "refused a file path: it was not uploaded to this app" in new_lines
+    assert "Traceback" not in new_lines and "passwd" not in new_lines
 
 
 @pytest.mark.parametrize("path", ["monitoring", "monitoring/summary"])
