@@ -35,7 +35,7 @@ from fer.faces import CenterFaceDetector
 from fer.image_input import refuse_unreadable_in_one_sentence
 from fer.images import MAX_PIXELS, ImageError, input_scale, open_image
 from fer.labels import display_name
-from fer.live import LiveState
+from fer.live import START_LIVE_JS, LiveState
 from fer.model_choices import ModelChoices
 from fer.predict import WORKING_SIDE, FacePrediction, Predictor
 from fer.video import MAX_VIDEO_S, VideoError, analyse_video, plot_timeline, write_csv
@@ -44,8 +44,9 @@ EXAMPLES = Path(__file__).parent / "examples"
 LIVE_DETECTION_SIDE = 320  # live frames are detected at this size: speed over tiny faces
 # Live is many small frames while the browser (on this 2-core machine, the test's Chromium) or
 # another stream uses the cores too: one detector thread per frame beats two that wait on each
-# other, and a frame asked for every 30 ms then gives 19-22 annotated frames/s against 17 with
-# two threads (scripts/bench_live.py).
+# other, and a frame asked for every 30 ms then gives 18-22 annotated frames/s against 17 with
+# two threads. A page that returns its frames untouched shows 19 (scripts/bench_live.py): what
+# Gradio's streaming and the browser sustain here, whatever the model.
 LIVE_DETECTOR_THREADS = 1
 LIVE_STREAM_EVERY_S = 0.03
 log = logging.getLogger("fer.app")
@@ -79,17 +80,7 @@ PAGE_CSS = """
 /* on a phone the columns stack: results first, so they are not below the fold */
 @media (max-width: 640px) { #photo-row { flex-direction: column-reverse; } }
 """
-# One click for what Gradio's webcam needs two: allow the camera, then record.
-START_LIVE_JS = """async () => {
-  const button = (text) => [...document.querySelectorAll('#webcam button')].find((b) => b.innerText.includes(text));
-  for (let tries = 0; tries < 100; tries++) {
-    const allow = button('Click to Access Webcam');
-    const record = button('Record');
-    if (allow) allow.click();
-    else if (record && !record.innerText.includes('Stop')) { record.click(); return; }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}"""
+
 PROMPT = "Upload a photo, take a webcam snapshot or paste one."
 VIDEO_PROMPT = "Upload a video: every face is followed through it."
 EXAMPLE_CAPTIONS = {

@@ -1,4 +1,4 @@
-"""What one Live stream remembers between frames: its face tracker and its frame rate."""
+"""Live: what one stream remembers between frames (its face tracker and frame rate), and its start."""
 
 from __future__ import annotations
 
@@ -8,6 +8,18 @@ from dataclasses import dataclass, field
 from fer.tracking import FaceTracker
 
 RATE_WINDOW = 20  # frames the shown rate is averaged over
+# The Start button's script, for the page's #webcam: one click for what Gradio's webcam needs
+# two (allow the camera, then record). scripts/bench_live.py's no-op page starts the same way.
+START_LIVE_JS = """async () => {
+  const button = (text) => [...document.querySelectorAll('#webcam button')].find((b) => b.innerText.includes(text));
+  for (let tries = 0; tries < 100; tries++) {
+    const allow = button('Click to Access Webcam');
+    const record = button('Record');
+    if (allow) allow.click();
+    else if (record && !record.innerText.includes('Stop')) { record.click(); return; }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}"""
 
 
 @dataclass
