@@ -44,9 +44,9 @@ EXAMPLES = Path(__file__).parent / "examples"
 LIVE_DETECTION_SIDE = 320  # live frames are detected at this size: speed over tiny faces
 # Live is many small frames while the browser (on this 2-core machine, the test's Chromium) or
 # another stream uses the cores too: one detector thread per frame beats two that wait on each
-# other, and a frame asked for every 30 ms then gives 18-22 annotated frames/s against 17 with
-# two threads. A page that returns its frames untouched shows 19 (scripts/bench_live.py): what
-# Gradio's streaming and the browser sustain here, whatever the model.
+# other: from a 30 frames/s webcam, a frame asked for every 30 ms then shows 25-27 annotated
+# frames/s (every 20 or 25 ms: 23-24; two threads: 15), where a page that returns its frames
+# untouched shows 29 (scripts/bench_live.py).
 LIVE_DETECTOR_THREADS = 1
 LIVE_STREAM_EVERY_S = 0.03
 log = logging.getLogger("fer.app")

@@ -3,13 +3,13 @@ a page that does nothing with its frames, measured in the same run.
 
     python scripts/bench_live.py --seconds 20 --out bench/live.json
 
-Chromium's fake capture device plays a 320x240 clip of a still face with sensor noise (the
-browser test's), so every frame is detected, classified, tracked and drawn. The page counts its
-output image's changes itself (a MutationObserver), so polling costs nothing. The baseline is a
-no-op page with the app's webcam settings and frame interval, read from the app's config, whose
-handler returns each frame untouched and counts the frames it answers: what Gradio's streaming
-and the browser sustain on this machine before any model runs. A ratio near 1 says the model is
-not what limits Live. Needs Debian's chromium.
+Chromium's fake capture device plays a 320x240 clip of a still face with sensor noise at a
+webcam's 30 frames/s (the browser test's; no page can show more distinct frames than that), so
+every frame is detected, classified, tracked and drawn. The page counts its output image's
+changes itself (a MutationObserver), so polling costs nothing. The baseline is a no-op page with
+the app's webcam settings and frame interval, read from the app's config, whose handler returns
+each frame untouched and counts the frames it answers: what Gradio's streaming and the browser
+sustain on this machine before any model runs. Needs Debian's chromium.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def main() -> None:
         "noop_page_frames_per_s": noop_fps,
         "noop_page_frames_answered_per_s": round((len(recent) - 1) / (recent[-1] - recent[0]), 2),
         "ratio_to_noop_page": round(app_fps / noop_fps, 3),
-        "input": "Chromium fake camera playing a 320x240 clip of one face (tests/test_browser.py's face_camera)",
+        "input": "Chromium fake camera: a 320x240, 30 frames/s clip of one face (tests/test_browser.py's face_camera)",
         "stream_every_s": stream_every,
     }
     write_report(report, ROOT / args.out)

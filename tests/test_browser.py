@@ -50,14 +50,15 @@ def launch(playwright, extra_args: tuple[str, ...] = ()):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *extra_args])
 
 
-def face_camera(path: Path, frames: int = 20) -> tuple[str, ...]:
-    """Chromium flags for a fake webcam showing a still face (a Y4M clip it loops), with sensor noise."""
+def face_camera(path: Path, fps: int = 30) -> tuple[str, ...]:
+    """Chromium flags for a fake webcam showing a still face (a one-second Y4M clip it loops) with
+    sensor noise, at a webcam's 30 frames/s: the rate caps how many distinct frames Live can show."""
     face = Image.fromarray(data.astronaut()).crop((80, 0, 400, 240)).convert("YCbCr")
     y, cb, cr = (np.asarray(plane) for plane in face.split())
     rng = np.random.default_rng(0)
     with path.open("wb") as clip:
-        clip.write(b"YUV4MPEG2 W320 H240 F20:1 Ip A1:1 C420jpeg\n")
-        for _ in range(frames):
+        clip.write(f"YUV4MPEG2 W320 H240 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(fps):
             noisy = np.clip(y + rng.normal(0, 3, y.shape), 0, 255).astype(np.uint8)
             clip.write(b"FRAME\n" + noisy.tobytes() + cb[::2, ::2].tobytes() + cr[::2, ::2].tobytes())
     return (*FAKE_CAMERA, f"--use-file-for-fake-video-capture={path}")
