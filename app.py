@@ -96,6 +96,15 @@ def clamp_top_k(top_k: float | None) -> int:
     return int(min(max(1, round(3 if top_k is None else top_k)), NUM_CLASSES))
 
 
+def api_top_k(top_k: object) -> int:
+    """An API caller's ``top_k`` as 1..7; Gradio does not check the type, so a non-number is refused here."""
+    try:
+        return clamp_top_k(None if top_k is None else float(top_k))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError) as exc:
+        log.warning("refused top_k %.20r: not a number", top_k)
+        raise gr.Error("Cannot use this top_k: give a whole number from 1 to 7.", print_exception=False) from exc
+
+
 def uploaded_path(file: FileData | dict | str | None) -> str | None:
     """The server-side path of a file the API received (Gradio passes its FileData as a dict)."""
     return file.get("path") if isinstance(file, dict) else file
@@ -126,11 +135,11 @@ def predict_api(image: FileData, top_k: int = 3, model: str = "") -> PhotoPredic
     Returns:
         the model's name and every face, largest first; with no face found, the whole image as one
     """
+    k = api_top_k(top_k)
     try:
         chosen, _, faces = run_predictor(uploaded_path(image), model)
     except (ImageError, CheckpointError) as exc:
         raise gr.Error(f"Cannot use this {what_failed(exc)}: {exc}.", print_exception=False) from exc
-    k = clamp_top_k(top_k)
     return {"model": chosen.model_name, "faces": [face.as_json(k) for face in faces]}
 
 

@@ -173,6 +173,15 @@ def test_a_refused_input_is_logged_in_one_line_without_a_traceback(client, app_s
     assert "Traceback" not in new_lines
 
 
+@pytest.mark.parametrize("top_k", ["three", "nan", [3]])
+def test_a_top_k_that_is_not_a_number_is_refused_in_one_logged_line(client, app_server, top_k):
+    logged_before = len(app_server.log())
+    with pytest.raises(AppError, match="give a whole number from 1 to 7"):
+        client.predict(handle_file(str(ROOT / "examples" / "one_face.jpg")), top_k, api_name="/predict")
+    new_lines = app_server.log()[logged_before:]
+    assert "refused top_k" in new_lines and "Traceback" not in new_lines
+
+
 def test_decompression_bombs_cost_little_memory(client, app_server, tmp_path):
     """8 concurrent 50-megapixel PNGs of 6 KB each: decoded once, reduced, never multiplied."""
     bomb = write(tmp_path, "bomb.png", Image.new("1", (7071, 7071)))
