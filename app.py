@@ -27,7 +27,7 @@ from PIL import Image
 from fer import limits
 from fer.annotate import display_canvas, draw_predictions, paint_heatmap
 from fer.api_types import PhotoPrediction, VideoPrediction
-from fer.blocks import UploadsOnlyBlocks
+from fer.blocks import CallCheckedBlocks
 from fer.checkpoint_info import CheckpointError
 from fer.downloads import fresh_folder, write_downloads
 from fer.face_cards import face_card
@@ -106,14 +106,17 @@ def api_top_k(top_k: object) -> int:
 
 
 def uploaded_path(file: FileData | dict | str | None) -> str | None:
-    """The server-side path of a file the API received (Gradio passes its FileData as a dict)."""
-    return file.get("path") if isinstance(file, dict) else file
+    """The server-side path of a file the API received (Gradio passes its FileData as a dict);
+    None for anything else a raw caller sends, which is then refused as no image."""
+    path = file.get("path") if isinstance(file, dict) else file
+    return path if isinstance(path, str) else None
 
 
 def run_predictor(image_path: str | None, model: str | None) -> tuple[Predictor, Image.Image, list[FacePrediction]]:
     """The chosen model, the decoded image and its faces; bad input raises ImageError, an unknown
     or broken model CheckpointError, each with one sentence (logged in one line)."""
-    if not image_path:
+    if not image_path:  # only an API call gets here: the page asks for a photo instead
+        log.warning("refused a call without an image")
         raise ImageError("upload an image, take a webcam snapshot or paste one first")
     try:
         chosen = models.choice(model).predictor
@@ -320,6 +323,7 @@ def predict_video_api(video: FileData, model: str = "") -> VideoPrediction:
     """
     video = uploaded_path(video)
     if not video:
+        log.warning("refused a call without a video")
         raise gr.Error("Upload a video first.", print_exception=False)
     folder = fresh_folder()
     try:
@@ -388,7 +392,7 @@ def limits_text() -> str:
     )
 
 
-with UploadsOnlyBlocks(
+with CallCheckedBlocks(
     title="Facial expression recognition", delete_cache=(limits.CACHE_SWEEP_S, limits.CACHE_MAX_AGE_S)
 ) as demo:
     gr.Markdown("# Facial expression recognition\nEvery face is found, boxed and labelled with its expressions.")

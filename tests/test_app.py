@@ -202,7 +202,12 @@ def test_uploads_over_the_limit_are_refused_by_the_server(app_server):
 
 def call_predict(url: str, path: str) -> str:
     """/predict over plain HTTP with a server-side path, as a hand-made client might send it."""
-    body = json.dumps({"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, 1, ""]}).encode()
+    return call_predict_raw(url, [{"path": path, "meta": {"_type": "gradio.FileData"}}, 1, ""])
+
+
+def call_predict_raw(url: str, values: list) -> str:
+    """/predict over plain HTTP with these values: the answer's event stream, as text."""
+    body = json.dumps({"data": values}).encode()
     request = urllib.request.Request(
         url + "gradio_api/call/predict", data=body, headers={"Content-Type": "application/json"}
     )
@@ -221,6 +226,22 @@ def test_odd_upload_filenames_are_stored_safely_and_answered(app_server, filenam
     stored = Path(json.loads(body)[0])
     assert "etc" not in stored.parts[:-1] and len(stored.name) <= 255
     assert '"detected": true' in call_predict(app_server.url, str(stored))
+
+
+@pytest.mark.parametrize(
+    ("values", "sentence"),
+    [
+        ([], "it sends 0 of the 3 values it needs"),
+        ([{"path": 5}, 1, ""], "upload an image"),
+        ([1, 2, 3, 4, 5], "upload an image"),
+    ],
+)
+def test_a_malformed_raw_call_is_refused_in_one_logged_line(app_server, values, sentence):
+    logged_before = len(app_server.log())
+    answer = call_predict_raw(app_server.url, values)
+    assert answer.startswith("event: error") and sentence in answer
+    new_lines = app_server.log()[logged_before:]
+    assert "refused" in new_lines and "Traceback" not in new_lines
 
 
 @pytest.mark.parametrize("path", ["", ".", "/etc/passwd"])
