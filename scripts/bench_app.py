@@ -210,6 +210,7 @@ def bench_sides_on_validation_faces(data_path: Path, count: int, face_sides: tup
         "faces": count,
         "direct_accuracy": round(float((in_use.classify(faces.images).argmax(1) == faces.labels).mean()), 4),
     }
+    detectors = detectors_by_side()
     for face_side in face_sides:
         scenes = []
         for image in faces.images:
@@ -218,7 +219,7 @@ def bench_sides_on_validation_faces(data_path: Path, count: int, face_sides: tup
             scene.paste(Image.fromarray(image).resize((face_side, face_side), Image.BICUBIC).convert("RGB"), corner)
             scenes.append(scene)
         by_side = {}
-        for key, detector in detectors_by_side().items():
+        for key, detector in detectors.items():
             predictor = in_use.with_detector(detector)
             top = [predictor.predict(scene)[0] for scene in scenes]
             found = np.array([face.detected for face in top])
