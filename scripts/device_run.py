@@ -136,6 +136,18 @@ PLANS: dict[str, list[Stage]] = {
             },
         )
     ],
+    # The sweep's mixup point: "distill-long"'s best teacher (fernet_m, SGD, 0.7033 in 137
+    # epochs on an H100) again with mixup at a light and at the published recipe's alpha.
+    "mixup": [
+        (
+            1.0,
+            {
+                f"fernet_m-sgd-mixup{alpha}": f"--model fernet_m --epochs 300 --optimizer nesterov --lr 0.1 "
+                f"--weight-decay 5e-4 --mixup {alpha} {GPU_FLAGS}"
+                for alpha in ("0.2", "1.0")
+            },
+        )
+    ],
 }
 TINY = "--model fernet_t --train-subset 512 --val-subset 256 --batch-size 64 --save-every 1"
 DRY_RUN_PLAN: list[Stage] = [
