@@ -144,6 +144,12 @@ def write_model_card(folder: str | Path, repo_id: str | None = None, shown_as: s
             f"- Distilled from {teachers} (averaged soft targets; alpha {args.get('kd_alpha')}, "
             f"temperature {args.get('kd_temperature')})"
         )
+    if args.get("soft_targets"):
+        teachers = ", ".join(f"`{t}`" for t in metrics.get("teachers", []))
+        lines.append(
+            f"- Distilled from {teachers} through their predictions stored in `{args['soft_targets']}` "
+            f"(`python -m train.soft_targets`; alpha {args.get('kd_alpha')}, temperature {args.get('kd_temperature')})"
+        )
     sources = [args.get("init") or "", *(args.get("teacher") or [])]
     if where in sources:  # a model landed over the one it learnt from
         lines.append(f"- `{where}` in these lines and the command below: the model this one replaced there")

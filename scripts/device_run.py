@@ -4,9 +4,12 @@ Here, once (writes the git-ignored ``.devdata/fer2013.xz``, about 55 MB, lossles
 
     python scripts/device_run.py pack --data ../shared/data/fer2013.zip
 
+and, for the ``stored`` plan, the teachers' stored predictions, ``.devdata/targets.npz``, with
+``python -m train.soft_targets`` (docs/training-on-gpu.md has the command).
+
 There, through the device tool (``carry: [".devdata"]``), as often as the lease allows:
 
-    python3 scripts/device_run.py run --plan distill-long --fit --out $OUT --budget-s 575
+    python3 scripts/device_run.py run --plan stored --fit --out $OUT --budget-s 575
 
 Here, in CI (CPU, a tiny subset, the same code path end to end):
 
@@ -60,6 +63,7 @@ CHECKPOINT_FILES = ("config.json", "model.safetensors", "metrics.json", "metrics
 GPU_FLAGS = "--batch-size 256 --save-every 10 --ema --ema-every 4"
 EMBEDDED = "checkpoints/fernet_s"
 Stage = tuple[float, dict[str, str]]
+STORED_TARGETS = ".devdata/targets.npz"  # see docs/training-on-gpu.md for the command that makes it
 TEACHERS = f"@fernet_m-adamw @fernet_m-sgd @fernet_s-adamw {EMBEDDED}"
 PLANS: dict[str, list[Stage]] = {
     "smoke": [(1.0, {"fernet_s-smoke": f"--model fernet_s --epochs 3 {GPU_FLAGS}"})],
@@ -105,7 +109,7 @@ PLANS: dict[str, list[Stage]] = {
     ],
     # The next call: "distill" taught best from the embedded model, and its student peaked by
     # epoch 42, so the teachers get most of the call (fernet_m alone, towards run 18's 190
-    # epochs) and two seeds of the embedded model a short schedule.
+    # epochs) and two seeds of the embedded model a short schedule. (Third GPU: runs 28-31.)
     "distill-long": [
         (
             0.72,
@@ -133,6 +137,23 @@ PLANS: dict[str, list[Stage]] = {
                 f"--lr 2e-4 --warmup-epochs 1 {GPU_FLAGS}",
                 "student-polish-hot": f"--model fernet_s --init @student-embedded --teacher {TEACHERS} --epochs 60 "
                 f"--lr 5e-4 --warmup-epochs 1 --seed 1 {GPU_FLAGS}",
+            },
+        )
+    ],
+    # Distillation from stored targets (train.soft_targets): the best ensemble of every earlier
+    # call's models, which cannot travel, as one 1 MB file in the carried .devdata/. Without
+    # teacher passes, fernet_s trains at plain speed: from scratch for a long schedule (the
+    # embedded model's own start, run 17), harder on the targets, and from the embedded model.
+    "stored": [
+        (
+            1.0,
+            {
+                "stored-scratch": f"--model fernet_s --soft-targets {STORED_TARGETS} --epochs 300 "
+                f"--optimizer nesterov --lr 0.1 --weight-decay 5e-4 {GPU_FLAGS}",
+                "stored-scratch-a0.8": f"--model fernet_s --soft-targets {STORED_TARGETS} --kd-alpha 0.8 "
+                f"--epochs 300 --optimizer nesterov --lr 0.1 --weight-decay 5e-4 --seed 1 {GPU_FLAGS}",
+                "stored-embedded": f"--model fernet_s --init {EMBEDDED} --soft-targets {STORED_TARGETS} "
+                f"--epochs 100 --lr 5e-4 --warmup-epochs 1 {GPU_FLAGS}",
             },
         )
     ],
@@ -207,8 +228,9 @@ def pack(data: str, dest: Path = PACKED, limit: int = 0) -> Path:
 TRAVEL_LIMIT = int(63.5 * 2**20)
 
 
-def travelling_bytes(extra: Path) -> int:
-    """What a device call carries: tracked and untracked-not-ignored files, plus ``extra``."""
+def travelling_bytes(carried: Path) -> int:
+    """What a device call carries: tracked and untracked-not-ignored files, plus every file in the
+    ``carried`` folder (the packed data, and stored soft targets beside it)."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
@@ -216,7 +238,8 @@ def travelling_bytes(extra: Path) -> int:
         check=True,
     ).stdout.split(b"\0")
     files = [ROOT / name.decode() for name in listed if name]
-    return sum(f.stat().st_size for f in files if f.is_file()) + extra.stat().st_size
+    files += list(carried.rglob("*"))
+    return sum(f.stat().st_size for f in files if f.is_file())
 
 
 def unpack(source: Path, dest: Path) -> Path:
@@ -451,7 +474,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "pack":
         dest = pack(args.data, Path(args.dest), args.limit)
-        total = travelling_bytes(dest)
+        total = travelling_bytes(dest.parent)
         print(
             f"packed {args.data} into {dest} ({dest.stat().st_size / 2**20:.1f} MiB); "
             f"checkout + data: {total / 2**20:.2f} MiB, {TRAVEL_LIMIT / 2**20:.1f} at most"

@@ -32,7 +32,10 @@ from train.outputs import write_reports  # noqa: E402
 
 RUN_FILES = ("config.json", "model.safetensors", "metrics.json", "metrics.jsonl", "train_args.json")
 # The fields that hold paths, per file: the training arguments, and the teachers metrics.json records.
-PATH_FIELDS = {"train_args.json": ("data", "out", "init", "teacher"), "metrics.json": ("teachers",)}
+PATH_FIELDS = {
+    "train_args.json": ("data", "out", "init", "teacher", "soft_targets"),
+    "metrics.json": ("teachers", "soft_targets"),
+}
 
 
 def relative_to_repo(value: str) -> str:

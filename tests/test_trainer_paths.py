@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -25,7 +26,10 @@ from fer.inference import class_probabilities
 from fer.preprocess import Preprocess
 from fer.transforms import tta_views
 from tests.conftest import ROOT, TINY_RUN_FLAGS
+from train import soft_targets
+from train.args import check_args, parse_args
 from train.distill import distillation_loss
+from train.train import main as train_main
 
 pytestmark = pytest.mark.slow
 
@@ -193,6 +197,61 @@ def test_distillation_from_a_teacher(fer_zip, tmp_path):
     card = (student / "README.md").read_text()
     assert f"Distilled from `{teacher}`" in card and "temperature 3.0" in card
     assert f" --teacher {teacher} " in card  # the card's command, runnable as written
+
+
+@pytest.fixture(scope="module")
+def packed_subset(fer_zip, tmp_path_factory):
+    """512 training and 256 validation faces as packed arrays (the data a lent GPU reads), the
+    training faces being the ones ``--train-subset 512`` picks from the archive."""
+    path = tmp_path_factory.mktemp("packed") / "subset.npz"
+    train_split = subsample(load_split(fer_zip, "train", progress=False), 512)
+    val_split = subsample(load_split(fer_zip, "validation", progress=False), 256)
+    np.savez(path, train_images=train_split.images, train_labels=train_split.labels,
+             validation_images=val_split.images, validation_labels=val_split.labels)  # fmt: skip
+    return path
+
+
+def test_distillation_from_stored_soft_targets(packed_subset, fer_zip, tmp_path):
+    """Targets stored once from a teacher, then a student taught from them, on the packed data
+    and on the same faces picked out of the archive (rows follow images, not positions)."""
+    embedded = str(ROOT / "checkpoints" / "fernet_s")
+    targets = tmp_path / "targets.npz"
+    make = ["--data", str(packed_subset), "--teacher", embedded, "--out", str(targets), "--temperature", "3"]
+    soft_targets.main([*make, "--no-progress"])
+    stored = soft_targets.load(targets)
+    faces = load_split(packed_subset, "train", progress=False).images
+    teacher = load_checkpoint(embedded)
+    direct = soft_targets.softened(class_probabilities(teacher.model, torch.from_numpy(faces), teacher.preprocess,
+                                                       tta="flip"), 3.0)  # fmt: skip
+    assert np.allclose(stored.rows_for(faces, "targets"), direct.numpy(), atol=1e-6)
+    assert stored.teachers == [embedded] and stored.temperature == 3.0
+
+    flags = ["--soft-targets", str(targets), "--kd-temperature", "3", "--kd-alpha", "0.7", *TINY_RUN_FLAGS]
+    for data in (packed_subset, fer_zip):  # the archive with --train-subset 512: the same faces
+        student = tmp_path / f"student-{data.suffix[1:]}"
+        result = ok(train("--data", str(data), "--out", str(student), *flags))
+        assert f"distilling from {targets}: 1 teachers' stored targets (alpha 0.7, T 3.0)" in result.stdout
+    metrics = json.loads((student / "metrics.json").read_text())
+    assert metrics["teachers"] == [embedded] and metrics["soft_targets"] == str(targets)
+    assert f"through their predictions stored in `{targets}`" in (student / "README.md").read_text()
+
+    other_faces = ["--data", str(fer_zip), "--out", str(tmp_path / "other"), *flags, "--train-subset", "600"]
+    one_sentence_error(train(*other_faces), "training images have no soft target in", "made for other data")
+    with pytest.raises(ValueError, match="softened at temperature 3; pass --kd-temperature 3"):
+        train_main(["--data", str(packed_subset), "--out", str(tmp_path / "hot"), *flags[:2], *TINY_RUN_FLAGS])
+    (tmp_path / "not.npz").write_text("not arrays")
+    with pytest.raises(ValueError, match="is not a soft-target file"):
+        soft_targets.load(tmp_path / "not.npz")
+
+
+@pytest.mark.parametrize(
+    ("extra", "phrase"),
+    [(["--teacher", "checkpoints/fernet_s"], "pass one of them"), (["--mixup", "0.2"], "cannot follow mixup")],
+)
+def test_stored_soft_targets_refuse_what_they_cannot_serve(extra, phrase, tmp_path):
+    args = parse_args(["--data", "d", "--out", str(tmp_path), "--soft-targets", "t.npz", *extra])
+    with pytest.raises(SystemExit, match=phrase):
+        check_args(args)
 
 
 def test_distillation_loss_is_zero_only_when_the_student_matches():

@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--img-size", type=int, default=48, help="model input size; faces are 48x48 and resized")
     p.add_argument("--pretrained", action="store_true", help="start from timm's ImageNet weights (needs the Hub)")
     p.add_argument("--teacher", nargs="+", default=None, metavar="CKPT", help="distil from these (averaged)")
+    p.add_argument(
+        "--soft-targets",
+        default=None,
+        metavar="NPZ",
+        help="distil from teacher predictions stored by python -m train.soft_targets (instead of --teacher)",
+    )
     p.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the distillation loss")
     p.add_argument("--kd-temperature", type=float, default=4.0, help="softmax temperature for distillation")
     p.add_argument("--seed", type=int, default=0)
@@ -106,6 +112,10 @@ def check_args(args: argparse.Namespace, world_size: int = 1) -> None:
         raise SystemExit(f"error: --drop must be in [0, 1) (got {args.drop})")
     if (args.mixup > 0 or args.cutmix > 0) and args.batch_size % 2:
         raise SystemExit("error: mixup/cutmix need an even --batch-size")
+    if args.teacher and args.soft_targets:
+        raise SystemExit("error: --teacher and --soft-targets are two sources of the same targets; pass one of them")
+    if args.soft_targets and (args.mixup > 0 or args.cutmix > 0):
+        raise SystemExit("error: --soft-targets hold one target per face, so they cannot follow mixup/cutmix's blends")
     if args.pretrained and args.init:
         raise SystemExit("error: --pretrained and --init both choose the starting weights; pass one of them")
     if args.freeze_epochs and world_size > 1:

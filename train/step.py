@@ -43,6 +43,7 @@ class StepParts:
     ema_every: int = 1
     teachers: Teachers | None = None
     kd_alpha: float = 0.0
+    kd_temperature: float = 4.0
     log: Callable[[str], None] = print
 
 
@@ -71,15 +72,24 @@ def seed_step(seed: int, device: torch.device) -> torch.Generator:
 
 
 def train_step(
-    parts: StepParts, faces: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, global_step: int
+    parts: StepParts,
+    faces: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    global_step: int,
+    stored_targets: torch.Tensor | None = None,
 ) -> StepResult:
-    """Augment uint8 faces on their device, forward, backward, optimiser (and EMA) update."""
+    """Augment uint8 faces on their device, forward, backward, optimiser (and EMA) update.
+
+    The distillation targets come from ``parts.teachers`` run on this very batch, or are the
+    faces' ``stored_targets`` (``--soft-targets``), already softened at ``parts.kd_temperature``.
+    """
     x = parts.augment(faces, generator)
     target = labels
     if parts.mixup is not None:
         x, target = parts.mixup(x, labels)
     x = parts.compute.prepare_input(x)
-    soft = parts.teachers.soft_targets(x, parts.preprocess) if parts.teachers is not None else None
+    soft = parts.teachers.soft_targets(x, parts.preprocess) if parts.teachers is not None else stored_targets
     parts.optimizer.zero_grad(set_to_none=True)
     try:
         loss, logits = _forward_backward(parts, x, target, soft)
@@ -109,7 +119,7 @@ def _forward_backward(
     else:
         loss = nn.functional.cross_entropy(logits, target, label_smoothing=parts.label_smoothing)
     if soft is not None:
-        kd = distillation_loss(logits, soft, parts.teachers.temperature)
+        kd = distillation_loss(logits, soft, parts.kd_temperature)
         loss = (1 - parts.kd_alpha) * loss + parts.kd_alpha * kd
     parts.scaler.scale(loss).backward()
     return loss.detach(), logits.detach()

@@ -36,6 +36,7 @@ from fer.models import parameter_count
 from fer.preprocess import Preprocess
 from fer.transforms import Augment, AugmentConfig
 from train import runtime as rt
+from train import soft_targets
 from train.args import check_args, parse_args
 from train.build import PretrainedWeightsError, make_mixup, make_model, make_optimizer, make_scheduler
 from train.distill import Teachers
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace, runtime: rt.Runtime) -> dict:
     log = print if runtime.is_main else (lambda *a, **k: None)
     out = prepare_out_dir(args, runtime.is_main)
     log(f"compute: {runtime.describe()}")
-    train, val = load_data(args, runtime, log)
+    stored = soft_targets.load(args.soft_targets) if args.soft_targets else None
+    train, val = load_data(args, runtime, log, stored)
 
     # --- the parts: model, EMA, optimiser, schedule, teachers, the step ----------------
     choice = make_model(args, runtime.compute)
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace, runtime: rt.Runtime) -> dict:
         ema_every=args.ema_every,
         teachers=teachers,
         kd_alpha=args.kd_alpha,
+        kd_temperature=args.kd_temperature,
         log=log,
     )
     eval_model = ema.module if ema is not None else model
@@ -105,6 +108,11 @@ def run(args: argparse.Namespace, runtime: rt.Runtime) -> dict:
     log(f"{choice.architecture}: {parameter_count(model) / 1e6:.2f}M parameters, {steps_per_epoch} steps/epoch")
     if teachers:
         log(f"distilling from {', '.join(teachers.references)} (alpha {args.kd_alpha}, T {args.kd_temperature})")
+    if stored:
+        log(
+            f"distilling from {args.soft_targets}: {len(stored.teachers)} teachers' stored targets "
+            f"(alpha {args.kd_alpha}, T {args.kd_temperature})"
+        )
 
     def save_state() -> None:
         if runtime.is_main:
@@ -150,7 +158,7 @@ def run(args: argparse.Namespace, runtime: rt.Runtime) -> dict:
             if runtime.is_main:
                 if improved:
                     best = {"epoch": epoch + 1, "architecture": choice.architecture, "new_head": choice.new_head}
-                    save_best(eval_model, out, preprocess, scores, best | teacher_info(args))
+                    save_best(eval_model, out, preprocess, scores, best | teacher_info(args, stored))
                 append_metrics(out, record)
                 if progress.epoch % args.save_every == 0 or progress.epoch == args.epochs:
                     save_state()
@@ -174,10 +182,14 @@ def run(args: argparse.Namespace, runtime: rt.Runtime) -> dict:
 class DeviceSplit:
     images: torch.Tensor  # N x 48 x 48 uint8, on the training device
     labels: torch.Tensor  # N, int64, on the training device
+    soft: torch.Tensor | None = None  # N x C stored distillation targets (--soft-targets), on the device
 
 
-def load_data(args: argparse.Namespace, runtime: rt.Runtime, log) -> tuple[DeviceSplit, DeviceSplit]:
-    """Both splits decoded (or read from the cache) and moved to the device once."""
+def load_data(
+    args: argparse.Namespace, runtime: rt.Runtime, log, stored: soft_targets.StoredTargets | None = None
+) -> tuple[DeviceSplit, DeviceSplit]:
+    """Both splits decoded (or read from the cache) and moved to the device once, with the
+    training images' ``stored`` distillation targets if there are any."""
     progress = runtime.is_main and not args.no_progress
     train = load_split(args.data, "train", progress=progress)
     val = load_split(args.data, "validation", progress=progress)
@@ -194,7 +206,16 @@ def load_data(args: argparse.Namespace, runtime: rt.Runtime, log) -> tuple[Devic
         raise SystemExit(f"error: {len(train)} training images is fewer than one batch; lower --batch-size")
     log(train.summary())
     log(val.summary())
-    return _on_device(train, runtime.device), _on_device(val, runtime.device)
+    on_device = _on_device(train, runtime.device)
+    if stored is not None:
+        if stored.temperature != args.kd_temperature:
+            raise ValueError(
+                f"{args.soft_targets} was softened at temperature {stored.temperature:g}; "
+                f"pass --kd-temperature {stored.temperature:g}"
+            )
+        rows = stored.rows_for(train.images, args.soft_targets)
+        on_device.soft = torch.from_numpy(rows).to(runtime.device)
+    return on_device, _on_device(val, runtime.device)
 
 
 def count_steps(train: DeviceSplit, args: argparse.Namespace, runtime: rt.Runtime) -> int:
@@ -243,7 +264,8 @@ def train_epoch(
         generator = seed_step(step_seed(args.seed, epoch, step, runtime.rank), runtime.device)
         idx = shard[step * batch : (step + 1) * batch]
         global_step = epoch * steps_per_epoch + step + 1
-        result = train_step(parts, train.images[idx], train.labels[idx], generator, global_step)
+        soft = train.soft[idx] if train.soft is not None else None
+        result = train_step(parts, train.images[idx], train.labels[idx], generator, global_step, soft)
         if scheduler is not None:
             scheduler.step_update(global_step)
         sums += torch.stack([result.loss.double() * len(idx), result.correct.double()])
@@ -297,11 +319,15 @@ def freeze_backbone(model: torch.nn.Module, frozen: bool) -> None:
         param.requires_grad_(not frozen or id(param) in head)
 
 
-def teacher_info(args: argparse.Namespace) -> dict:
-    """What the model card says about distillation."""
-    if not args.teacher:
+def teacher_info(args: argparse.Namespace, stored: soft_targets.StoredTargets | None) -> dict:
+    """What the model card says about distillation: the teachers, run live or stored."""
+    if stored is not None:
+        teachers, source = stored.teachers, {"soft_targets": args.soft_targets}
+    elif args.teacher:
+        teachers, source = list(args.teacher), {}
+    else:
         return {}
-    return {"teachers": list(args.teacher), "kd_alpha": args.kd_alpha, "kd_temperature": args.kd_temperature}
+    return {"teachers": teachers, **source, "kd_alpha": args.kd_alpha, "kd_temperature": args.kd_temperature}
 
 
 def _device_ids(runtime: rt.Runtime) -> list[int] | None:
