@@ -26,7 +26,10 @@ def run(tmp_path, fer_zip):
         shutil.copy(EMBEDDED / name, folder / name)
     args = json.loads((folder / "train_args.json").read_text())
     embedded = str(ROOT / "checkpoints" / "fernet_s")
-    args.update(data=str(fer_zip.resolve()), out=str(folder), init=embedded, teacher=[embedded, str(tmp_path / "t2")])
+    targets = tmp_path / "targets.npz"
+    targets.touch()
+    args.update(data=str(fer_zip.resolve()), out=str(folder), init=embedded, teacher=[embedded, str(tmp_path / "t2")],
+                soft_targets=str(targets))  # fmt: skip
     (folder / "train_args.json").write_text(json.dumps(args))
     metrics = json.loads((folder / "metrics.json").read_text())
     (folder / "metrics.json").write_text(json.dumps({**metrics, "teachers": args["teacher"]}))
@@ -40,7 +43,7 @@ def test_the_landed_training_arguments_name_no_folder_of_this_machine(run, tmp_p
     args = json.loads((staged / "train_args.json").read_text())
     assert args["init"] == "checkpoints/fernet_s"
     assert args["teacher"][0] == "checkpoints/fernet_s"  # a list: --teacher takes several
-    for value in (args["data"], args["out"], args["init"], *args["teacher"]):
+    for value in (args["data"], args["out"], args["init"], args["soft_targets"], *args["teacher"]):
         assert not value.startswith("/"), value
     teachers = json.loads((staged / "metrics.json").read_text())["teachers"]
     assert teachers == args["teacher"]  # metrics.json records them too
