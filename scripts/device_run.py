@@ -314,6 +314,17 @@ def fitted_plan(plan: dict[str, str], epoch_s: dict[str, float], probe_wall_s: f
     return fitted
 
 
+def missing_soft_targets(stages: list[Stage]) -> list[str]:
+    """The ``--soft-targets`` files the plan names that are not here: refused before the call
+    spends its probe on runs that would all fail."""
+    named = set()
+    for _, runs in stages:
+        for flags in runs.values():
+            words = shlex.split(flags)
+            named |= {words[i + 1] for i, word in enumerate(words[:-1]) if word == "--soft-targets"}
+    return sorted(name for name in named if not (ROOT / name).is_file())
+
+
 def planned_epochs(flags: str) -> int:
     words = shlex.split(flags)
     return int(words[words.index("--epochs") + 1])
@@ -497,6 +508,10 @@ def main(argv: list[str] | None = None) -> None:
         stages = [(share, runs) for share, runs in stages if runs]
     if not packed.is_file():
         sys.exit(f"error: no packed data at {packed}: run `python scripts/device_run.py pack` here and carry .devdata")
+    missing = missing_soft_targets(stages)
+    if missing:
+        sys.exit(f"error: the plan distils from {', '.join(missing)}, not in the checkout: make it here with "
+                 "`python -m train.soft_targets` (docs/training-on-gpu.md) and carry .devdata")  # fmt: skip
     data = work / "fer2013.npz"
     if not data.is_file():
         unpack(packed, data)

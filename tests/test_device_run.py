@@ -111,3 +111,14 @@ def test_every_plan_passes_the_trainers_checks_and_names_only_earlier_runs(plan,
             argv = device_run.with_references(flags, tmp_path).split() + ["--data", "x", "--out", str(tmp_path / name)]
             check_args(build_parser().parse_args(argv))
         earlier |= set(runs)
+
+
+def test_a_plan_whose_stored_targets_are_not_here_is_refused_before_anything_runs(monkeypatch, tmp_path):
+    plan = [(1.0, {"taught": "--soft-targets .devdata/absent.npz --epochs 1", "plain": "--epochs 1"})]
+    monkeypatch.setitem(device_run.PLANS, "absent-targets", plan)
+    packed = tmp_path / "packed.xz"
+    packed.write_bytes(b"checked after the targets")
+    argv = ["run", "--plan", "absent-targets", "--packed", str(packed), "--work", str(tmp_path), "--out", str(tmp_path)]
+    with pytest.raises(SystemExit, match=r"distils from \.devdata/absent\.npz, not in the checkout"):
+        device_run.main(argv)
+    assert not (tmp_path / "fer2013.npz").exists()  # refused before unpacking
