@@ -17,14 +17,20 @@ from fer.labels import CLASS_NAMES
 from fer.preprocess import Preprocess
 
 
+def load_teacher(reference: str) -> LoadedModel:
+    """A teacher's checkpoint, refused unless it predicts this project's classes in their order."""
+    member = load_model(reference)
+    if list(member.label_names) != list(CLASS_NAMES):
+        raise ValueError(f"teacher {reference} predicts {member.label_names}, not {list(CLASS_NAMES)}")
+    return member
+
+
 class Teachers:
     """Frozen models whose averaged, temperature-softened probabilities the student learns."""
 
     def __init__(self, references: list[str], compute: Compute, temperature: float):
-        self.members: list[LoadedModel] = [load_model(ref) for ref in references]
-        for ref, member in zip(references, self.members):
-            if list(member.label_names) != list(CLASS_NAMES):
-                raise ValueError(f"teacher {ref} predicts {member.label_names}, not {list(CLASS_NAMES)}")
+        self.members: list[LoadedModel] = [load_teacher(ref) for ref in references]
+        for member in self.members:
             compute.prepare_model(member.model).eval().requires_grad_(False)
         self.references = references
         self.compute = compute

@@ -31,11 +31,12 @@ import torch
 from tqdm import tqdm
 
 from fer.atomic import commit_file
-from fer.checkpoint import CheckpointError, load_model
+from fer.checkpoint import CheckpointError
 from fer.data import load_split
 from fer.hub import HubError
 from fer.inference import class_probabilities
 from fer.labels import CLASS_NAMES
+from train.distill import load_teacher
 
 
 @dataclass
@@ -84,9 +85,7 @@ def compute(
     faces = torch.from_numpy(split.images[first])
     total = torch.zeros(len(faces), len(CLASS_NAMES))
     for reference in tqdm(teachers, desc="teachers", unit="model", disable=not progress):
-        teacher = load_model(reference)
-        if list(teacher.label_names) != list(CLASS_NAMES):
-            raise ValueError(f"teacher {reference} predicts {teacher.label_names}, not {list(CLASS_NAMES)}")
+        teacher = load_teacher(reference)
         probabilities = class_probabilities(teacher.model, faces, teacher.preprocess, tta=tta)
         total += softened(probabilities, temperature)
     return StoredTargets(unique, (total / len(teachers)).numpy(), temperature, list(teachers))
@@ -107,8 +106,9 @@ def save(targets: StoredTargets, path: Path) -> None:
     commit_file(staged, path)
 
 
-def load(path: str | Path) -> StoredTargets:
-    """A file written by ``save``, checked; plain arrays only (never unpickled)."""
+def load(path: str | Path, temperature: float | None = None) -> StoredTargets:
+    """A file written by ``save``, checked (softened at ``temperature``, if given); plain arrays
+    only (never unpickled)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no soft-target file {path}")
@@ -125,6 +125,10 @@ def load(path: str | Path) -> StoredTargets:
         raise ValueError(f"{path} is not a soft-target file made by python -m train.soft_targets") from exc
     if names != list(CLASS_NAMES) or targets.probabilities.shape != (len(targets.keys), len(CLASS_NAMES)):
         raise ValueError(f"{path} holds targets for {names}, not {list(CLASS_NAMES)}")
+    if temperature is not None and targets.temperature != temperature:
+        raise ValueError(
+            f"{path} was softened at temperature {targets.temperature:g}; pass --kd-temperature {targets.temperature:g}"
+        )
     return targets
 
 

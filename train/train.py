@@ -68,7 +68,7 @@ def run(args: argparse.Namespace, runtime: rt.Runtime) -> dict:
     log = print if runtime.is_main else (lambda *a, **k: None)
     out = prepare_out_dir(args, runtime.is_main)
     log(f"compute: {runtime.describe()}")
-    stored = soft_targets.load(args.soft_targets) if args.soft_targets else None
+    stored = soft_targets.load(args.soft_targets, args.kd_temperature) if args.soft_targets else None
     train, val = load_data(args, runtime, log, stored)
 
     # --- the parts: model, EMA, optimiser, schedule, teachers, the step ----------------
@@ -208,11 +208,6 @@ def load_data(
     log(val.summary())
     on_device = _on_device(train, runtime.device)
     if stored is not None:
-        if stored.temperature != args.kd_temperature:
-            raise ValueError(
-                f"{args.soft_targets} was softened at temperature {stored.temperature:g}; "
-                f"pass --kd-temperature {stored.temperature:g}"
-            )
         rows = stored.rows_for(train.images, args.soft_targets)
         on_device.soft = torch.from_numpy(rows).to(runtime.device)
     return on_device, _on_device(val, runtime.device)
