@@ -143,7 +143,8 @@ PLANS: dict[str, list[Stage]] = {
     # Distillation from stored targets (train.soft_targets): the best ensemble of every earlier
     # call's models, which cannot travel, as one 1 MB file in the carried .devdata/. Without
     # teacher passes, fernet_s trains at plain speed: from scratch for a long schedule (the
-    # embedded model's own start, run 17), harder on the targets, and from the embedded model.
+    # embedded model's own start, run 17), harder on the targets, and with AdamW (run 16). Not
+    # from the embedded model: every continuation of run 24 so far scored below it (runs 25-34).
     "stored": [
         (
             1.0,
@@ -152,8 +153,36 @@ PLANS: dict[str, list[Stage]] = {
                 f"--optimizer nesterov --lr 0.1 --weight-decay 5e-4 {GPU_FLAGS}",
                 "stored-scratch-a0.8": f"--model fernet_s --soft-targets {STORED_TARGETS} --kd-alpha 0.8 "
                 f"--epochs 300 --optimizer nesterov --lr 0.1 --weight-decay 5e-4 --seed 1 {GPU_FLAGS}",
-                "stored-embedded": f"--model fernet_s --init {EMBEDDED} --soft-targets {STORED_TARGETS} "
-                f"--epochs 100 --lr 5e-4 --warmup-epochs 1 {GPU_FLAGS}",
+                "stored-scratch-adamw": f"--model fernet_s --soft-targets {STORED_TARGETS} --kd-alpha 0.8 "
+                f"--epochs 300 --lr 2e-3 --seed 2 {GPU_FLAGS}",
+            },
+        )
+    ],
+    # "stored"'s best recipe (AdamW, kd-alpha 0.8: run 37) again at other seeds, on a short
+    # schedule: the rest of the call that ran it (runs 38-40, 0.690-0.696: too short).
+    "stored-seeds": [
+        (
+            1.0,
+            {
+                f"stored-adamw-{seed}": f"--model fernet_s --soft-targets {STORED_TARGETS} --kd-alpha 0.8 "
+                f"--epochs 300 --lr 2e-3 --seed {seed} {GPU_FLAGS}"
+                for seed in (3, 4, 5)
+            },
+        )
+    ],
+    # The next call: run 37 and its "stored" siblings all peaked late (epochs 174-255 of 264-273),
+    # so its recipe again for longer (--fit: about 380 epochs for three at once in a full call),
+    # at two seeds and leaning harder on the targets.
+    "stored-long": [
+        (
+            1.0,
+            {
+                name: f"--model fernet_s --soft-targets {STORED_TARGETS} {flags} --epochs 500 --lr 2e-3 {GPU_FLAGS}"
+                for name, flags in {
+                    "stored-long-6": "--kd-alpha 0.8 --seed 6",
+                    "stored-long-7": "--kd-alpha 0.8 --seed 7",
+                    "stored-long-a0.9": "--kd-alpha 0.9 --seed 8",
+                }.items()
             },
         )
     ],
