@@ -32,7 +32,7 @@ class ModelChoice:
 
     @property
     def label(self) -> str:
-        """``fernet_s · 70.2% validation · 2.2M parameters · 2.3 MB``: the numbers on its card."""
+        """``fernet_s · 71.0% validation · 2.2M parameters · 2.3 MB``: the numbers on its card."""
         metrics = self.info.metrics()
         parts = [self.key, f"{metrics['accuracy']:.1%} validation" if "accuracy" in metrics else "not measured"]
         if "parameters" in metrics:
