@@ -9,7 +9,11 @@ and, for the ``stored`` plan, the teachers' stored predictions, ``.devdata/targe
 
 There, through the device tool (``carry: [".devdata"]``), as often as the lease allows:
 
-    python3 scripts/device_run.py run --plan stored --fit --out $OUT --budget-s 575
+    python3 scripts/device_run.py run --plan stored-long --fit --out $OUT --budget-s 560
+
+or, to give a one-stage plan's schedules two calls, size them to both with ``--fit-s`` and make
+the second call (the same command with the rest of the lease as ``--budget-s``) while the
+machine is still warm: it resumes them.
 
 Here, in CI (CPU, a tiny subset, the same code path end to end):
 
@@ -509,6 +513,13 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="probe each run's epoch time first, then lower --epochs so every schedule ends within the budget",
     )
+    rn.add_argument(
+        "--fit-s",
+        type=float,
+        default=None,
+        help="with --fit and a one-stage plan: seconds the schedules may span, this call and the warm calls "
+        "that resume them (default: --budget-s)",
+    )
     rn.add_argument("--dry-run", action="store_true", help="CPU, tiny subset: check the whole path")
     args = p.parse_args(argv)
 
@@ -535,6 +546,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.only:
         stages = [(share, {n: f for n, f in runs.items() if n in args.only}) for share, runs in stages]
         stages = [(share, runs) for share, runs in stages if runs]
+    if args.fit_s is not None and (not args.fit or len(stages) > 1 or args.fit_s < args.budget_s):
+        sys.exit("error: --fit-s is for --fit with a one-stage plan, and at least --budget-s: a later stage "
+                 "would start before the schedules it follows have ended")  # fmt: skip
     if not packed.is_file():
         sys.exit(f"error: no packed data at {packed}: run `python scripts/device_run.py pack` here and carry .devdata")
     missing = missing_soft_targets(stages)
@@ -551,10 +565,12 @@ def main(argv: list[str] | None = None) -> None:
         shares_left = sum(later for later, _ in stages[index:])
         stage_started = time.monotonic()
         stage_budget = (args.budget_s - (stage_started - started)) * share / shares_left
+        # what the schedules are fitted to: this call, or with --fit-s this call and its warm follow-ups
+        stage_fit_s = ((args.fit_s or args.budget_s) - (stage_started - started)) * share / shares_left
         print(f"stage {index + 1} of {len(stages)} ({stage_budget:.0f} s): {', '.join(runs)}", flush=True)
         if args.fit and not any((work / "runs" / name).is_dir() for name in runs):  # a warm call resumes instead
             epoch_s, probe_wall_s = probe_epoch_times(runs, data, work, stage_budget)
-            runs = fitted_plan(runs, epoch_s, probe_wall_s, stage_budget - (time.monotonic() - stage_started))
+            runs = fitted_plan(runs, epoch_s, probe_wall_s, stage_fit_s - (time.monotonic() - stage_started))
             for name, flags in runs.items():
                 print(
                     f"{name}: {epoch_s[name]:.2f} s/epoch in the probe -> --epochs {planned_epochs(flags)}", flush=True

@@ -122,3 +122,23 @@ def test_a_plan_whose_stored_targets_are_not_here_is_refused_before_anything_run
     with pytest.raises(SystemExit, match=r"distils from \.devdata/absent\.npz, not in the checkout"):
         device_run.main(argv)
     assert not (tmp_path / "fer2013.npz").exists()  # refused before unpacking
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--plan", "distill", "--fit", "--fit-s", "800"],  # two stages: the second would start too soon
+        ["--plan", "stored-long", "--fit-s", "800"],  # nothing is fitted without --fit
+        ["--plan", "stored-long", "--fit", "--fit-s", "300"],  # shorter than this call
+    ],
+)
+def test_schedules_spanning_calls_are_refused_where_they_cannot_end(flags, tmp_path):
+    argv = ["run", *flags, "--budget-s", "560", "--packed", str(tmp_path / "absent.xz"), "--work", str(tmp_path)]
+    with pytest.raises(SystemExit, match=r"--fit-s is for --fit with a one-stage plan, and at least --budget-s"):
+        device_run.main([*argv, "--out", str(tmp_path)])
+
+
+def test_a_one_stage_plan_may_be_fitted_to_two_calls(tmp_path):
+    argv = ["run", "--plan", "stored-long", "--fit", "--fit-s", "800", "--budget-s", "560", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit, match=r"no packed data"):  # past the --fit-s check, to the data's
+        device_run.main([*argv, "--packed", str(tmp_path / "absent.xz"), "--work", str(tmp_path)])
