@@ -84,7 +84,7 @@ PAGE_CSS = """
 PROMPT = "Upload a photo, take a webcam snapshot or paste one."
 VIDEO_PROMPT = "Upload a video: every face is followed through it."
 EXAMPLE_CAPTIONS = {
-    "four_faces": "Four people, group photo",
+    "four_faces": "Four faces in one frame: a collage of two portraits",
     "one_face": "One face, smiling",
     "tilted_face": "A tilted head",
     "no_face": "No face at all (a whole-image guess)",
