@@ -138,17 +138,16 @@ def write_model_card(folder: str | Path, repo_id: str | None = None, shown_as: s
         lines.append(
             f"- Initialised from timm's ImageNet weights for `{arch}` (first convolution summed to one channel)"
         )
-    if args.get("teacher"):
-        teachers = ", ".join(f"`{t}`" for t in args["teacher"])
-        lines.append(
-            f"- Distilled from {teachers} (averaged soft targets; alpha {args.get('kd_alpha')}, "
-            f"temperature {args.get('kd_temperature')})"
+    stored = args.get("soft_targets")  # the teachers ran once, ahead of training; metrics.json names them
+    if args.get("teacher") or stored:
+        teachers = ", ".join(f"`{t}`" for t in (metrics.get("teachers", []) if stored else args["teacher"]))
+        how = (
+            f"through their predictions stored in `{stored}` (`python -m train.soft_targets`; "
+            if stored
+            else "(averaged soft targets; "
         )
-    if args.get("soft_targets"):
-        teachers = ", ".join(f"`{t}`" for t in metrics.get("teachers", []))
         lines.append(
-            f"- Distilled from {teachers} through their predictions stored in `{args['soft_targets']}` "
-            f"(`python -m train.soft_targets`; alpha {args.get('kd_alpha')}, temperature {args.get('kd_temperature')})"
+            f"- Distilled from {teachers} {how}alpha {args.get('kd_alpha')}, temperature {args.get('kd_temperature')})"
         )
     sources = [args.get("init") or "", *(args.get("teacher") or [])]
     if where in sources:  # a model landed over the one it learnt from

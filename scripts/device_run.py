@@ -68,6 +68,7 @@ GPU_FLAGS = "--batch-size 256 --save-every 10 --ema --ema-every 4"
 EMBEDDED = "checkpoints/fernet_s"
 Stage = tuple[float, dict[str, str]]
 STORED_TARGETS = ".devdata/targets.npz"  # see docs/training-on-gpu.md for the command that makes it
+STORED_STUDENT = f"--model fernet_s --soft-targets {STORED_TARGETS}"  # fernet_s taught by those targets
 TEACHERS = f"@fernet_m-adamw @fernet_m-sgd @fernet_s-adamw {EMBEDDED}"
 PLANS: dict[str, list[Stage]] = {
     "smoke": [(1.0, {"fernet_s-smoke": f"--model fernet_s --epochs 3 {GPU_FLAGS}"})],
@@ -153,12 +154,11 @@ PLANS: dict[str, list[Stage]] = {
         (
             1.0,
             {
-                "stored-scratch": f"--model fernet_s --soft-targets {STORED_TARGETS} --epochs 300 "
-                f"--optimizer nesterov --lr 0.1 --weight-decay 5e-4 {GPU_FLAGS}",
-                "stored-scratch-a0.8": f"--model fernet_s --soft-targets {STORED_TARGETS} --kd-alpha 0.8 "
-                f"--epochs 300 --optimizer nesterov --lr 0.1 --weight-decay 5e-4 --seed 1 {GPU_FLAGS}",
-                "stored-scratch-adamw": f"--model fernet_s --soft-targets {STORED_TARGETS} --kd-alpha 0.8 "
-                f"--epochs 300 --lr 2e-3 --seed 2 {GPU_FLAGS}",
+                "stored-scratch": f"{STORED_STUDENT} --epochs 300 --optimizer nesterov --lr 0.1 --weight-decay 5e-4 "
+                f"{GPU_FLAGS}",
+                "stored-scratch-a0.8": f"{STORED_STUDENT} --kd-alpha 0.8 --epochs 300 --optimizer nesterov --lr 0.1 "
+                f"--weight-decay 5e-4 --seed 1 {GPU_FLAGS}",
+                "stored-scratch-adamw": f"{STORED_STUDENT} --kd-alpha 0.8 --epochs 300 --lr 2e-3 --seed 2 {GPU_FLAGS}",
             },
         )
     ],
@@ -168,8 +168,8 @@ PLANS: dict[str, list[Stage]] = {
         (
             1.0,
             {
-                f"stored-adamw-{seed}": f"--model fernet_s --soft-targets {STORED_TARGETS} --kd-alpha 0.8 "
-                f"--epochs 300 --lr 2e-3 --seed {seed} {GPU_FLAGS}"
+                f"stored-adamw-{seed}": f"{STORED_STUDENT} --kd-alpha 0.8 --epochs 300 --lr 2e-3 --seed {seed} "
+                f"{GPU_FLAGS}"
                 for seed in (3, 4, 5)
             },
         )
@@ -181,12 +181,9 @@ PLANS: dict[str, list[Stage]] = {
         (
             1.0,
             {
-                name: f"--model fernet_s --soft-targets {STORED_TARGETS} {flags} --epochs 500 --lr 2e-3 {GPU_FLAGS}"
-                for name, flags in {
-                    "stored-long-6": "--kd-alpha 0.8 --seed 6",
-                    "stored-long-7": "--kd-alpha 0.8 --seed 7",
-                    "stored-long-a0.9": "--kd-alpha 0.9 --seed 8",
-                }.items()
+                f"stored-long-{tag}": f"{STORED_STUDENT} --kd-alpha {alpha} --epochs 500 --lr 2e-3 --seed {seed} "
+                f"{GPU_FLAGS}"
+                for tag, alpha, seed in (("6", 0.8, 6), ("7", 0.8, 7), ("a0.9", 0.9, 8))
             },
         )
     ],
