@@ -83,13 +83,30 @@ PAGE_CSS = """
 
 PROMPT = "Upload a photo, take a webcam snapshot or paste one."
 VIDEO_PROMPT = "Upload a video: every face is followed through it."
-EXAMPLE_CAPTIONS = {
-    "four_faces": "Four faces in one frame: a collage of two portraits",
+EXAMPLE_CAPTIONS = {  # in the page's order
     "one_face": "One face, smiling",
-    "tilted_face": "A tilted head",
-    "no_face": "No face at all (a whole-image guess)",
     "older_face": "An older face, with glasses and a cap",
+    "downcast_face": "Downcast, eyes lowered (a frame of the example video)",
+    "hand_at_mouth": "Eyes wide, a hand at the mouth (the same video)",
+    "tilted_face": "A tilted head",
+    "four_faces": "Four faces in one frame: a collage of two portraits",
+    "no_face": "No face at all (a whole-image guess)",
 }
+VIDEO_EXAMPLE_CAPTIONS = {"tears_to_laughter": "One woman, from tears to laughter (20 s)"}
+
+
+def captioned_examples(folder: Path, suffix: str, captions: dict[str, str]) -> dict[str, str]:
+    """Each example file in ``folder`` with its caption, in the captions' order, then any others by name."""
+    files = {path.stem: path for path in folder.glob(f"*{suffix}")}
+    order = [stem for stem in captions if stem in files] + sorted(set(files) - set(captions))
+    return {str(files[stem]): captions.get(stem, stem) for stem in order}
+
+
+def show_examples(component: gr.components.Component, folder: Path, suffix: str, captions: dict[str, str]) -> None:
+    """The captioned examples under ``component`` (none when the folder has none, as in a trimmed Space)."""
+    examples = captioned_examples(folder, suffix, captions)
+    if examples:
+        gr.Examples([[path] for path in examples], inputs=component, example_labels=list(examples.values()))
 
 
 def clamp_top_k(top_k: float | None) -> int:
@@ -443,13 +460,7 @@ with CallCheckedBlocks(
         with gr.Row():
             csv_download = gr.DownloadButton("Download CSV", value=None, interactive=False, elem_id="download-csv")
             json_download = gr.DownloadButton("Download JSON", value=None, interactive=False, elem_id="download-json")
-        if EXAMPLES.is_dir():
-            gr.Examples(
-                [[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))],
-                inputs=photo,
-                example_labels=[EXAMPLE_CAPTIONS.get(p.stem, p.stem) for p in sorted(EXAMPLES.glob("*.jpg"))],
-                label="Examples",
-            )
+        show_examples(photo, EXAMPLES, ".jpg", EXAMPLE_CAPTIONS)
         photo_result = gr.State({"status": PROMPT})
         selected = gr.State(0)
         shown = [annotated, status, label, table, gallery, face_picker, csv_download, json_download]
@@ -516,11 +527,12 @@ with CallCheckedBlocks(
             video_in = gr.Video(sources=["upload"], label="Video", elem_id="video")
             video_out = gr.Video(label="Annotated", interactive=False, elem_id="video-annotated")
         video_button = gr.Button("Analyse video", variant="primary")
+        show_examples(video_in, EXAMPLES / "video", ".mp4", VIDEO_EXAMPLE_CAPTIONS)
         video_status = gr.Markdown(VIDEO_PROMPT, elem_id="video-status")
         timeline = gr.Image(label="Expressions over time, per person", type="filepath", elem_id="timeline")
         video_csv = gr.DownloadButton("Download CSV", value=None, interactive=False, elem_id="video-csv")
         gr.on(
-            [video_button.click, video_in.upload],
+            [video_button.click, video_in.change],
             analyse_video_file,
             [video_in, model_picker],
             [video_out, timeline, video_csv, video_status],

