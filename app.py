@@ -44,9 +44,9 @@ EXAMPLES = Path(__file__).parent / "examples"
 LIVE_DETECTION_SIDE = 320  # live frames are detected at this size: speed over tiny faces
 # Live is many small frames while the browser (on this 2-core machine, the test's Chromium) or
 # another stream uses the cores too: one detector thread per frame beats two that wait on each
-# other: from a 30 frames/s webcam, a frame asked for every 30 ms then shows 25-27 annotated
-# frames/s (every 20 or 25 ms: 23-24; two threads: 15), where a page that returns its frames
-# untouched shows 29 (scripts/bench_live.py).
+# other. A frame asked for every 30 ms shows 32-33 annotated frames/s from a 60 frames/s camera
+# and 28-29 from a 30 frames/s one, within 4% of a page that returns its frames untouched
+# (scripts/bench_live.py); every 20 or 25 ms gave fewer (23-24), two threads 15.
 LIVE_DETECTOR_THREADS = 1
 LIVE_STREAM_EVERY_S = 0.03
 log = logging.getLogger("fer.app")
@@ -303,6 +303,15 @@ def analyse_frame(frame: np.ndarray | None, live: LiveState | None, model: str |
     return np.asarray(image), panel, rate, live
 
 
+def stream_frame(frame: np.ndarray | None, live: LiveState | None, model: str | None = None):
+    """Live's stream handler: ``analyse_frame``, with the panel and rate redrawn a few times a second
+    rather than per frame: redrawn per frame they cost the browser 1.4-2 of 33 frames/s (README, Benchmarks)."""
+    shown, panel, rate, live = analyse_frame(frame, live, model)
+    if not live.panel_due(time.monotonic()):
+        panel, rate = gr.skip(), gr.skip()
+    return shown, panel, rate, live
+
+
 def analyse_video_file(video_path: str | None, model: str | None = None, progress: gr.Progress = gr.Progress()):
     """The Video tab: annotated clip, per-person timeline, CSV and a status line."""
     if not video_path:
@@ -509,7 +518,7 @@ with CallCheckedBlocks(
         live_state = gr.State(None)
         start_live.click(None, js=START_LIVE_JS)
         webcam.stream(
-            analyse_frame,
+            stream_frame,
             [webcam, live_state, model_picker],
             [live, live_panel, live_rate, live_state],
             stream_every=LIVE_STREAM_EVERY_S,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from fer.tracking import FaceTracker
 
 RATE_WINDOW = 20  # frames the shown rate is averaged over
+PANEL_EVERY_S = 0.2  # the panel and rate are redrawn at most this often
 # The Start button's script, for the page's #webcam: one click for what Gradio's webcam needs
 # two (allow the camera, then record). scripts/bench_live.py's no-op page starts the same way.
 START_LIVE_JS = """async () => {
@@ -26,6 +27,15 @@ START_LIVE_JS = """async () => {
 class LiveState:
     tracker: FaceTracker = field(default_factory=FaceTracker)
     times: deque = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
+    panel_every_s: float = PANEL_EVERY_S
+    panel_shown_at: float = float("-inf")
+
+    def panel_due(self, now: float) -> bool:
+        """Whether the panel and rate are to be redrawn at ``now`` (seconds); if so, noted as redrawn."""
+        if now - self.panel_shown_at < self.panel_every_s:
+            return False
+        self.panel_shown_at = now
+        return True
 
     def tick(self, now: float) -> str:
         """Record a frame answered at ``now`` (seconds); the rate over the last frames, as text."""

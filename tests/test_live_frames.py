@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
 
 import app
+from fer.live import PANEL_EVERY_S, LiveState
 
 
 def test_a_frame_without_a_face_comes_back_untouched_and_says_so():
@@ -23,6 +25,19 @@ def test_a_frame_with_a_face_comes_back_boxed_and_labelled_with_its_person():
     assert annotated.shape == frame.shape
     assert (annotated != frame).any(axis=2).mean() > 0.01  # a box and a label were drawn
     assert panel.label.startswith("Person 1") and rate == "Measuring the frame rate..."
+
+
+def test_the_stream_redraws_the_panel_and_rate_a_few_times_a_second_not_per_frame():
+    live = LiveState()
+    assert live.panel_due(10.0) and not live.panel_due(10.0 + PANEL_EVERY_S / 2)
+    assert live.panel_due(10.0 + PANEL_EVERY_S * 1.5)  # due again once the interval has passed since the last
+    frame = np.asarray(Image.fromarray(data.astronaut()).resize((320, 320)))
+    live = LiveState(panel_every_s=3600)
+    _, panel, rate, live = app.stream_frame(frame, live)
+    assert panel.label.startswith("Person 1") and rate  # a stream's first frame shows both
+    shown, panel, rate, live = app.stream_frame(frame, live)
+    assert panel == rate == gr.skip()  # within the interval they are left as shown
+    assert (shown != frame).any(axis=2).mean() > 0.01  # while every frame is still boxed and labelled
 
 
 def jittered_views(face: np.ndarray, count: int, seed: int = 0) -> list[np.ndarray]:
