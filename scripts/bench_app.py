@@ -38,7 +38,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer.faces import PHOTO_DETECTION_SIDE, CenterFaceDetector, centerface_graph  # noqa: E402
+from fer.faces import PHOTO_DETECTION_SIDE, CenterFaceDetector, centerface_model  # noqa: E402
 from fer.predict import Predictor  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
 from train import bench  # noqa: E402
@@ -67,7 +67,7 @@ def detector_as_shipped() -> CenterFaceDetector:
     import onnx
     import onnxruntime
 
-    model = onnx.load_from_string(centerface_graph())
+    model = centerface_model()
     model.graph.input.extend(
         onnx.helper.make_tensor_value_info(weight.name, weight.data_type, weight.dims)
         for weight in model.graph.initializer
@@ -227,18 +227,30 @@ def bench_sides_on_validation_faces(data_path: Path, count: int, face_sides: tup
             corner = int(rng.integers(0, 640 - face_side)), int(rng.integers(0, 480 - face_side))
             scene.paste(Image.fromarray(image).resize((face_side, face_side), Image.BICUBIC).convert("RGB"), corner)
             scenes.append(scene)
+        tops = {
+            key: [in_use.with_detector(detector).predict(scene)[0] for scene in scenes]
+            for key, detector in detectors.items()
+        }
         by_side = {}
-        for key, detector in detectors.items():
-            predictor = in_use.with_detector(detector)
-            top = [predictor.predict(scene)[0] for scene in scenes]
+        for key, top in tops.items():
             found = np.array([face.detected for face in top])
             right = np.array([CLASS_NAMES.index(face.top_k(1)[0]["label"]) for face in top]) == faces.labels
             by_side[key] = {
                 "found": round(float(found.mean()), 4),
                 "accuracy_of_found": round(float(right[found].mean()), 4) if found.any() else None,
+                "crop_correlation_with_float32": crop_agreement(top, tops[f"{PHOTO_DETECTION_SIDE}_float32"]),
             }
         report[f"faces_{face_side}px"] = by_side
     return report
+
+
+def crop_agreement(faces: list, reference: list) -> float | None:
+    """Mean pixel correlation of the aligned crops with the reference detector's, over the faces
+    both found: how far the landmarks, and so the classifier's input, moved."""
+    pairs = [(a.crop, b.crop) for a, b in zip(faces, reference) if a.detected and b.detected]
+    if not pairs:
+        return None
+    return round(float(np.mean([np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in pairs])), 4)
 
 
 def bench_server(requests: int, callers: int, env: dict[str, str] | None = None) -> dict:

@@ -11,7 +11,7 @@ from PIL import Image
 from skimage import data
 
 import fer.faces
-from fer.faces import CenterFaceDetector
+from fer.faces import OUTPUTS, CenterFaceDetector, centerface_model, merge_output_heads
 from fer.tracking import box_iou
 from tests.conftest import ROOT, tiny_onnx
 
@@ -22,6 +22,7 @@ PHOTOS = {
     "four_faces": np.asarray(Image.open(ROOT / "examples" / "four_faces.jpg").convert("RGB")),
     "tilted_face": np.asarray(Image.open(ROOT / "examples" / "tilted_face.jpg").convert("RGB")),
     "astronaut": data.astronaut(),
+    "astronaut_odd_size": data.astronaut()[:301, 5:505],  # padded to 320 x 512 for the network
 }
 
 
@@ -33,6 +34,22 @@ def test_the_int8_detector_finds_the_faces_float32_finds_in_the_same_places(name
     assert len(found) == len(expected) > 0
     overlaps = box_iou([face.box for face in expected], [face.box for face in found])
     assert (overlaps.max(axis=1) > 0.8).all()  # each float32 face has an int8 face in its place
+
+
+def test_merging_the_output_heads_changes_no_output():
+    import onnxruntime
+
+    four_heads, merged = centerface_model(), merge_output_heads(centerface_model())
+    assert len(merged.graph.node) == len(four_heads.graph.node) - 2  # four convolutions -> one and a Split
+    blob = PHOTOS["four_faces"].transpose(2, 0, 1)[None].astype(np.float32)
+    outputs = [
+        onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            OUTPUTS, {"input.1": blob}
+        )
+        for model in (four_heads, merged)
+    ]
+    for before, after in zip(*outputs):
+        assert np.array_equal(before, after)
 
 
 def test_the_int8_detector_finds_nothing_in_a_picture_without_faces():

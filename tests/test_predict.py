@@ -73,8 +73,9 @@ def test_tilted_face_is_found_and_levelled(predictor, angle, min_correlation):
     upright = predictor.predict(astronaut())[0].crop.astype(float)
     tilted = predictor.predict(astronaut().rotate(angle, expand=True, fillcolor=(255, 255, 255)))
     assert len(tilted) == 1
-    # Aligned on the eyes, the tilted face's crop matches the upright one (measured 0.995 at
-    # 15 degrees, 0.84 at 30); an unaligned box crop scores 0.49 and 0.18.
+    # Aligned on the eyes, the tilted face's crop matches the upright one (measured with the
+    # int8 detector 0.971 at 15 degrees and 0.866 at 30, float32 0.995 and 0.844); an
+    # unaligned box crop scores 0.49 and 0.18.
     assert np.corrcoef(upright.ravel(), tilted[0].crop.astype(float).ravel())[0, 1] > min_correlation
 
 
