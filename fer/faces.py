@@ -204,7 +204,7 @@ class CenterFaceDetector:
         if self.precision == "int8":
             feed = {PIXELS_INPUT: pixels}
         else:
-            feed = {"input.1": pixels.transpose(0, 3, 1, 2).astype(np.float32)}
+            feed = {"input.1": pixels.transpose(0, 3, 1, 2).astype(np.float32, order="C")}
         heatmap, box_scale, offset, landmarks = self.session.run(OUTPUTS, feed)
         faces = _decode(heatmap[0, 0], box_scale[0], offset[0], landmarks[0], self.threshold)
         for face in faces:  # back to input pixels, clipped to the image
