@@ -125,16 +125,16 @@ def merge_output_heads(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-# Photos are detected at this long side. Smaller sides cost less (5.9 ms at 320 against
-# 13.9 ms at 640 for a 640x480 photo, in int8) but miss small faces: of validation faces pasted
-# at 64 px into 640x480 scenes, 640 finds 96%, 384 88% and 320 61%, while the accuracy on the
+# Photos are detected at this long side. Smaller sides cost less (6.8 ms at 320 against 15.9 ms
+# at 640 for a 640x480 photo with four faces, in int8) but miss small faces: of validation faces
+# pasted at 64 px into 640x480 scenes, 640 finds 96%, 384 89% and 320 62%, while the accuracy on the
 # faces found does not change beyond noise (scripts/bench_app.py's "detector_sides_on_validation_faces").
 # A missed face is worse than a slower answer for a photo, so photos keep 640; Live frames,
 # with faces near the camera, use 320 for speed.
 PHOTO_DETECTION_SIDE = 640
 
 
-# CenterFace quantised to int8 by scripts/quantize_detector.py: about 1.4x faster on 2 cores.
+# CenterFace quantised to int8 by scripts/quantize_detector.py: about 1.7x faster on 2 cores.
 # Its face scores run a little under float32's, so it detects at 0.4 where float32 uses 0.5;
 # at those thresholds both find the same share of small faces (scripts/bench_app.py).
 INT8_GRAPH = Path(__file__).with_name("centerface_int8.onnx")
