@@ -201,7 +201,7 @@ class CenterFaceDetector:
         image = rgb if scale == 1.0 else np.asarray(Image.fromarray(rgb).resize((small_w, small_h), Image.BILINEAR))
         pad_h, pad_w = math.ceil(small_h / 32) * 32, math.ceil(small_w / 32) * 32
         pixels = np.pad(image, ((0, pad_h - small_h), (0, pad_w - small_w), (0, 0)))[None]
-        if self.precision == "int8":
+        if self.session.get_inputs()[0].name == PIXELS_INPUT:  # any graph built by quantize_detector.py
             feed = {PIXELS_INPUT: pixels}
         else:
             feed = {"input.1": pixels.transpose(0, 3, 1, 2).astype(np.float32, order="C")}
