@@ -125,7 +125,7 @@ def merge_output_heads(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-# Photos are detected at this long side. Smaller sides cost less (6.8 ms at 320 against 15.9 ms
+# Photos are detected at this long side. Smaller sides cost less (6.1 ms at 320 against 12.6 ms
 # at 640 for a 640x480 photo with four faces, in int8) but miss small faces: of validation faces
 # pasted at 64 px into 640x480 scenes, 640 finds 96%, 384 89% and 320 62%, while the accuracy on the
 # faces found does not change beyond noise (scripts/bench_app.py's "detector_sides_on_validation_faces").
