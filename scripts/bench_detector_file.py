@@ -1,12 +1,12 @@
-"""Time the app's int8 detector against another CenterFace file, in one process, interleaved.
+"""Time the app's int8 detector against the one an earlier commit shipped, in one process, interleaved.
 
-    git show 2db0a7a:fer/centerface_int8.onnx > /tmp/previous_detector.onnx
-    python scripts/bench_detector_file.py /tmp/previous_detector.onnx --out bench/detector_file.json
+    python scripts/bench_detector_file.py 2db0a7a --out bench/detector_file.json
 
 For a rebuilt detector, the question is whether it is faster than the one it replaces; the
 machine's speed drifts between runs, so both are timed in the same process, in alternating
-rounds. A file whose input is CenterFace's float ``input.1`` is fed float32 N x 3 x H x W, as the
-app fed its int8 file before that took uint8 ``pixels``. Both detect at the int8 threshold.
+rounds. The earlier ``fer/centerface_int8.onnx`` is read from git. One whose input is
+CenterFace's float ``input.1`` is fed float32 N x 3 x H x W, as the app fed its int8 file before
+that took uint8 ``pixels``. Both detect at the int8 threshold.
 Figures: the detector alone and one face end to end (decode, detect, crop, classify) on a
 640x480 photo, median milliseconds, and the other file's time over the current one's.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,19 +28,18 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from bench_app import photo_bytes  # noqa: E402
 
-from fer.faces import INT8_GRAPH, CenterFaceDetector  # noqa: E402
+from fer.faces import INT8_GRAPH, THRESHOLDS, CenterFaceDetector  # noqa: E402
 from fer.predict import Predictor  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 
-def detector_from_file(path: Path) -> CenterFaceDetector:
-    import onnxruntime
-
-    detector = CenterFaceDetector()
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    detector.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return detector
+def shipped_detector_graph(revision: str) -> bytes:
+    """``fer/centerface_int8.onnx`` as commit ``revision`` shipped it; SystemExit with git's reason if not."""
+    name = f"{revision}:{INT8_GRAPH.relative_to(ROOT).as_posix()}"
+    result = subprocess.run(["git", "show", name], cwd=ROOT, capture_output=True)
+    if result.returncode != 0:
+        sys.exit(f"error: no {name} in this repository ({result.stderr.decode().strip()})")
+    return result.stdout
 
 
 def interleaved_median_ms(timed: dict, rounds: int, calls: int) -> dict[str, float]:
@@ -57,15 +57,14 @@ def interleaved_median_ms(timed: dict, rounds: int, calls: int) -> dict[str, flo
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("other", type=Path, help="another CenterFace ONNX file, e.g. an earlier commit's")
+    p.add_argument("revision", help="the commit whose detector to compare with, e.g. 2db0a7a")
     p.add_argument("--out", default="bench/detector_file.json")
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--calls", type=int, default=20)
     args = p.parse_args()
-    if not args.other.is_file():
-        sys.exit(f"error: {args.other} is not a file")
+    graph = shipped_detector_graph(args.revision)
     current = Predictor()
-    other = current.with_detector(detector_from_file(args.other))
+    other = current.with_detector(CenterFaceDetector(threshold=THRESHOLDS["int8"], graph=graph))
     photo = photo_bytes("one_face.jpg")
     rgb = np.asarray(Image.open(io.BytesIO(photo)).convert("RGB"))
     if len(current.predict(photo)) != 1 or len(other.predict(photo)) != 1:
@@ -82,7 +81,7 @@ def main() -> None:
     )
     report = {
         "current": INT8_GRAPH.name,
-        "other": args.other.name,
+        "other": f"{args.revision}:{INT8_GRAPH.name}",
         "photo": "examples/one_face.jpg on a 640x480 canvas",
         **figures,
         "ratio_detector_other_vs_current": round(figures["detector_ms_other"] / figures["detector_ms_current"], 2),
