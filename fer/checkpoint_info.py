@@ -87,20 +87,26 @@ def read_checkpoint_info(folder: str | Path) -> CheckpointInfo:
     )
 
 
-def resolve_checkpoint(reference: str | Path | None = None, revision: str | None = None) -> Path:
+def resolve_checkpoint(
+    reference: str | Path | None = None, revision: str | None = None, wait_s: float | None = None
+) -> Path:
     """A checkpoint's local folder, by folder or Hub repo id; default ``$FER_MODEL`` or the embedded one.
 
     A repo id may carry its revision as timm writes it, ``user/repo@branch-or-commit``;
-    it is downloaded (or found in the Hub cache) by ``fer.hub``.
+    it is downloaded (or found in the Hub cache) by ``fer.hub``, given up after ``wait_s``
+    seconds if set (the app's start), else for as long as the Hub client keeps retrying.
     """
     reference = reference or os.environ.get("FER_MODEL") or EMBEDDED_CHECKPOINT
     path = Path(reference).expanduser()
     if path.is_dir() or not _looks_like_repo_id(str(reference)):
         return path
-    from fer.hub import download_checkpoint
+    from fer.hub import download_checkpoint, download_checkpoint_within
 
     repo_id, _, pinned = str(reference).partition("@")
-    return download_checkpoint(repo_id, revision=revision or pinned or None)
+    revision = revision or pinned or None
+    if wait_s is None:
+        return download_checkpoint(repo_id, revision)
+    return download_checkpoint_within(wait_s, repo_id, revision)
 
 
 def _looks_like_repo_id(text: str) -> bool:

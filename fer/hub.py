@@ -11,6 +11,8 @@ touched by a failed push, and a push can simply be run again.
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 from huggingface_hub import HfApi, get_token, snapshot_download
@@ -131,3 +133,26 @@ def download_checkpoint(repo_id: str, revision: str | None = None, token: str | 
     if not (folder / WEIGHTS_FILE).is_file():
         raise HubError(f"{repo_id} has no {WEIGHTS_FILE}; pickled weights (.bin/.pth) are never loaded")
     return folder
+
+
+def download_checkpoint_within(wait_s: float, repo_id: str, revision: str | None = None) -> Path:
+    """``download_checkpoint``, given up with a HubError after ``wait_s`` seconds.
+
+    huggingface_hub retries a request that times out five times, with back-off, file by file,
+    so a Hub that accepts connections but does not answer holds the caller for minutes; the
+    app must come up sooner, on its embedded model. The download goes on in the background,
+    so once the Hub answers the files land in its cache for the next start.
+    """
+    fetched: Future[Path] = Future()
+
+    def fetch() -> None:
+        try:
+            fetched.set_result(download_checkpoint(repo_id, revision))
+        except Exception as exc:  # handed to the waiting caller, which raises it
+            fetched.set_exception(exc)
+
+    threading.Thread(target=fetch, name=f"download {repo_id}", daemon=True).start()
+    try:
+        return fetched.result(timeout=wait_s)
+    except TimeoutError:
+        raise HubError(f"the Hub did not deliver {repo_id} within {wait_s:g} s") from None

@@ -33,6 +33,7 @@ from fer.checkpoint_info import (
 from fer.faces import CropFrame, Face, FaceDetector, align_face, default_detector
 from fer.images import input_scale, open_image, to_gray, to_rgb
 from fer.labels import FACE_SIZE
+from fer.limits import HUB_WAIT_S
 from fer.onnx_classifier import (
     OnnxClassifier,
     OnnxModelError,
@@ -231,16 +232,19 @@ def _int_box(box: tuple[float, float, float, float], scale: float) -> tuple[int,
     return round(x), round(y), max(1, round(w)), max(1, round(h))
 
 
-def predictor_with_fallback(reference: str | None, use_onnx: bool = True) -> tuple[Predictor, str]:
+def predictor_with_fallback(
+    reference: str | None, use_onnx: bool = True, wait_s: float = HUB_WAIT_S
+) -> tuple[Predictor, str]:
     """``Predictor(reference)``, or one of the embedded model plus a sentence saying why not.
 
-    The app must come up even when ``FER_MODEL`` names a repo the Hub cannot serve; the
-    sentence is shown on the page, so the fallback is visible rather than silent.
+    The app must come up even when ``FER_MODEL`` names a repo the Hub cannot serve, and soon
+    (within ``wait_s`` when the Hub does not answer); the sentence is shown on the page, so the
+    fallback is visible rather than silent.
     """
     if not reference:
         return Predictor(EMBEDDED_CHECKPOINT, use_onnx=use_onnx), ""
     try:
-        return Predictor(reference, use_onnx=use_onnx), ""
+        return Predictor(resolve_checkpoint(reference, wait_s=wait_s), use_onnx=use_onnx), ""
     except Exception as exc:  # any failure to fetch or read it: fall back, and say so
         notice = f"Could not load FER_MODEL={reference!r} ({exc}); serving the embedded model instead."
         return Predictor(EMBEDDED_CHECKPOINT, use_onnx=use_onnx), notice
