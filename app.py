@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import gradio as gr
+import matplotlib
 import numpy as np
 import spaces
 from gradio import FileData
@@ -50,6 +51,9 @@ LIVE_DETECTION_SIDE = 320  # live frames are detected at this size: speed over t
 LIVE_DETECTOR_THREADS = 1
 LIVE_STREAM_EVERY_S = 0.03
 log = logging.getLogger("fer.app")
+# Headless, and named: Gradio asks matplotlib for its backend around every event, and
+# resolving the default one imports pyplot, about 0.35 s of the first answer.
+matplotlib.use("Agg")
 
 models = ModelChoices(
     os.environ.get("FER_MODEL"),
