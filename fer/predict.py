@@ -31,7 +31,7 @@ from fer.checkpoint_info import (
     resolve_checkpoint,
 )
 from fer.faces import CropFrame, Face, FaceDetector, align_face, default_detector
-from fer.images import input_scale, open_image, to_gray, to_rgb
+from fer.images import input_scale, open_image, to_rgb
 from fer.labels import FACE_SIZE
 from fer.limits import HUB_WAIT_S
 from fer.onnx_classifier import (
@@ -158,7 +158,7 @@ class Predictor:
         img = open_image(image, max_side=WORKING_SIDE)
         scale = input_scale(img)
         rgb = to_rgb(img)
-        gray = to_gray(img)
+        gray = rgb.convert("L")  # what to_gray(img) gives, without converting to RGB again
         faces = self.detector.detect(np.asarray(rgb))
         detected = bool(faces)
         if not detected:
