@@ -9,8 +9,8 @@ rates: a webcam's usual 30 frames/s, which caps what any page can show (the page
 every 30 ms, so about 29 distinct frames a second arrive), and 60 frames/s, a camera faster
 than the page samples, so the page and the handler set the rate, not the camera. The page
 counts its output image's changes itself (a MutationObserver), so polling costs nothing. The
-baseline is a no-op page with the app's webcam settings and frame interval, read from the app's
-config, whose handler returns each frame untouched and counts the frames it answers: what
+baseline is a no-op page with the app's webcam settings, frame interval and progress display,
+read from the app's config, whose handler returns each frame untouched and counts the frames it answers: what
 Gradio's streaming and the browser sustain on this machine before any model runs. Needs
 Debian's chromium.
 """
@@ -43,17 +43,18 @@ COUNT_OUTPUT_CHANGES_JS = """() => {
 }"""
 
 
-def live_settings(url: str) -> tuple[float, dict]:
-    """The page's frame interval (its stream event's ``stream_every``) and its webcam's options."""
+def live_settings(url: str) -> tuple[float, str, dict]:
+    """The page's frame interval and progress display (its stream event's ``stream_every`` and
+    ``show_progress``) and its webcam's options."""
     with urllib.request.urlopen(url + "config", timeout=10) as response:
         config = json.load(response)
     streams = [dep for dep in config["dependencies"] if any(event == "stream" for _, event in dep["targets"])]
-    (every,) = {dep["stream_every"] for dep in streams}
+    ((every, progress),) = {(dep["stream_every"], dep["show_progress"]) for dep in streams}
     (webcam,) = [c["props"] for c in config["components"] if c.get("props", {}).get("elem_id") == "webcam"]
-    return every, webcam["webcam_options"]
+    return every, progress, webcam["webcam_options"]
 
 
-def noop_page(stream_every: float, webcam_options: dict, answered: list[float]) -> gr.Blocks:
+def noop_page(stream_every: float, show_progress: str, webcam_options: dict, answered: list[float]) -> gr.Blocks:
     """Live's webcam and output wiring with a handler that returns the frame (noting when)."""
 
     def echo(frame):
@@ -66,7 +67,9 @@ def noop_page(stream_every: float, webcam_options: dict, answered: list[float]) 
         webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", elem_id="webcam", webcam_options=options)
         output = gr.Image(type="numpy", format="jpeg", elem_id="live-output")
         start.click(None, js=START_LIVE_JS)
-        webcam.stream(echo, webcam, output, stream_every=stream_every, api_visibility="private")
+        webcam.stream(
+            echo, webcam, output, stream_every=stream_every, show_progress=show_progress, api_visibility="private"
+        )
     return page
 
 
@@ -97,10 +100,10 @@ def main() -> None:
     args = p.parse_args()
     with sync_playwright() as playwright:
         with running_app() as server:
-            stream_every, webcam_options = live_settings(server.url)
+            stream_every, show_progress, webcam_options = live_settings(server.url)
             app_fps = {fps: shown_frames_per_s(playwright, server.url, args.seconds, fps) for fps in CAMERA_FPS}
         answered: list[float] = []
-        page = noop_page(stream_every, webcam_options, answered)
+        page = noop_page(stream_every, show_progress, webcam_options, answered)
         # Closing the browser cuts the frame it was fetching; uvicorn would print that as an error.
         logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
         port = free_port()
@@ -118,6 +121,7 @@ def main() -> None:
         "seconds": args.seconds,
         "input": "Chromium fake camera: a 320x240 clip of one face (tests/test_browser.py's face_camera)",
         "stream_every_s": stream_every,
+        "show_progress": show_progress,
         "by_camera_frames_per_s": {
             str(fps): {
                 "frames_per_s": app_fps[fps],
