@@ -36,7 +36,7 @@ from fer.faces import CenterFaceDetector
 from fer.image_input import refuse_unreadable_in_one_sentence
 from fer.images import MAX_PIXELS, ImageError, input_scale, open_image
 from fer.labels import display_name
-from fer.live import START_LIVE_JS, LiveState
+from fer.live import START_LIVE_JS, LiveState, Panel
 from fer.model_choices import ModelChoices
 from fer.predict import WORKING_SIDE, FacePrediction, Predictor
 from fer.video import MAX_VIDEO_S, VideoError, analyse_video, plot_timeline, write_csv
@@ -50,6 +50,7 @@ LIVE_DETECTION_SIDE = 320  # live frames are detected at this size: speed over t
 # (scripts/bench_live.py); every 20 or 25 ms gave fewer (23-24), two threads 15.
 LIVE_DETECTOR_THREADS = 1
 LIVE_STREAM_EVERY_S = 0.03
+LIVE_PANEL_HEADER = "Largest face"
 log = logging.getLogger("fer.app")
 # Headless, and named: Gradio asks matplotlib for its backend around every event, and
 # resolving the default one imports pyplot, about 0.35 s of the first answer.
@@ -278,42 +279,48 @@ def face_rows(faces: list[dict], k: int) -> list[list]:
 
 
 def analyse_frame(frame: np.ndarray | None, live: LiveState | None, model: str | None = None):
-    """The Live tab, per webcam frame: tracked faces with smoothed labels, a panel, the frame rate.
+    """The Live tab, per webcam frame: tracked faces with smoothed labels, what the panel is to
+    show (the largest face), the frame rate.
 
     A frame without a face comes back untouched and the panel says "no face": a label on a
     wall or a test pattern would look like a real answer.
     """
     live = live or LiveState()
     if frame is None:
-        return None, gr.Label(value=None, label="Live"), "", live
+        return None, Panel(LIVE_PANEL_HEADER), "", live
     try:
         chosen = models.choice(model).live
     except CheckpointError as exc:
-        return frame, gr.Label(value=None, label=f"⚠️ Cannot use this model: {exc}."), "", live
+        return frame, Panel(f"⚠️ Cannot use this model: {exc}."), "", live
     image = Image.fromarray(frame)
     faces = [face for face in chosen.predict(image) if face.detected]
     rate = live.tick(time.monotonic())
     if not faces:
-        return frame, gr.Label(value=None, label="No face in view"), rate, live
+        return frame, Panel("No face in view"), rate, live
     tracks = live.tracker.update([face.box for face in faces], [list(face.scores.values()) for face in faces])
     steady = [chosen.with_scores(face, track.scores) for face, track in zip(faces, tracks)]
     draw_predictions(image, steady, numbers=[track.id for track in tracks])
     largest = steady[0]
-    panel = gr.Label(
-        value={display_name(name): score for name, score in largest.scores.items()},
-        num_top_classes=3,
-        label=f"Person {tracks[0].id}" + (" · uncertain" if largest.uncertain else ""),
+    panel = Panel(
+        f"Person {tracks[0].id}" + (" · uncertain" if largest.uncertain else ""),
+        {display_name(name): score for name, score in largest.scores.items()},
     )
     return np.asarray(image), panel, rate, live
 
 
 def stream_frame(frame: np.ndarray | None, live: LiveState | None, model: str | None = None):
     """Live's stream handler: ``analyse_frame``, with the panel and rate redrawn a few times a second
-    rather than per frame: redrawn per frame they cost the browser 1.4-2 of 33 frames/s (README, Benchmarks)."""
+    rather than per frame: redrawn per frame they cost the browser 1.4-2 of 33 frames/s (README, Benchmarks).
+
+    The panel goes out as a component (with its header) only when the header changes, else as
+    plain scores: for a component, Gradio rebuilds its whole config on the server (about 4 ms).
+    """
     shown, panel, rate, live = analyse_frame(frame, live, model)
     if not live.panel_due(time.monotonic()):
-        panel, rate = gr.skip(), gr.skip()
-    return shown, panel, rate, live
+        return shown, gr.skip(), gr.skip(), live
+    if live.header_changes(panel):
+        return shown, gr.Label(value=panel.scores, label=panel.header, num_top_classes=3), rate, live
+    return shown, panel.scores, rate, live
 
 
 def analyse_video_file(video_path: str | None, model: str | None = None, progress: gr.Progress = gr.Progress()):
@@ -517,7 +524,7 @@ with CallCheckedBlocks(
             # JPEG frames: encoding a PNG per frame costs more than detecting the faces in it.
             live = gr.Image(label="Live", type="numpy", format="jpeg", elem_id="live-output")
         with gr.Row():
-            live_panel = gr.Label(label="Largest face", num_top_classes=3, elem_id="live-panel")
+            live_panel = gr.Label(label=LIVE_PANEL_HEADER, num_top_classes=3, elem_id="live-panel")
             live_rate = gr.Markdown(elem_id="live-rate")
         live_state = gr.State(None)
         start_live.click(None, js=START_LIVE_JS)

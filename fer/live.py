@@ -23,18 +23,34 @@ START_LIVE_JS = """async () => {
 }"""
 
 
+@dataclass(frozen=True)
+class Panel:
+    """What Live's panel is to show: a header (whose face, or why there is none) and the scores."""
+
+    header: str
+    scores: dict[str, float] | None = None
+
+
 @dataclass
 class LiveState:
     tracker: FaceTracker = field(default_factory=FaceTracker)
     times: deque = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
     panel_every_s: float = PANEL_EVERY_S
     panel_shown_at: float = float("-inf")
+    header_shown: str | None = None  # the panel's header as last sent to the page
 
     def panel_due(self, now: float) -> bool:
         """Whether the panel and rate are to be redrawn at ``now`` (seconds); if so, noted as redrawn."""
         if now - self.panel_shown_at < self.panel_every_s:
             return False
         self.panel_shown_at = now
+        return True
+
+    def header_changes(self, panel: Panel) -> bool:
+        """Whether ``panel``'s header differs from the one the page shows; if so, noted as shown."""
+        if panel.header == self.header_shown:
+            return False
+        self.header_shown = panel.header
         return True
 
     def tick(self, now: float) -> str:

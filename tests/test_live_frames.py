@@ -9,6 +9,7 @@ from PIL import Image
 from skimage import data
 
 import app
+from fer.labels import CLASS_NAMES, display_name
 from fer.live import PANEL_EVERY_S, LiveState
 
 
@@ -16,7 +17,7 @@ def test_a_frame_without_a_face_comes_back_untouched_and_says_so():
     pattern = np.zeros((240, 320, 3), np.uint8)
     pattern[:, ::20] = 255  # stripes, like a camera's test pattern: nothing to label
     shown, panel, _, _ = app.analyse_frame(pattern, None)
-    assert shown is pattern and panel.label == "No face in view"
+    assert shown is pattern and panel.header == "No face in view"
 
 
 def test_a_frame_with_a_face_comes_back_boxed_and_labelled_with_its_person():
@@ -24,7 +25,7 @@ def test_a_frame_with_a_face_comes_back_boxed_and_labelled_with_its_person():
     annotated, panel, rate, _ = app.analyse_frame(frame, None)
     assert annotated.shape == frame.shape
     assert (annotated != frame).any(axis=2).mean() > 0.01  # a box and a label were drawn
-    assert panel.label.startswith("Person 1") and rate == "Measuring the frame rate..."
+    assert panel.header.startswith("Person 1") and rate == "Measuring the frame rate..."
 
 
 def test_the_stream_redraws_the_panel_and_rate_a_few_times_a_second_not_per_frame():
@@ -38,6 +39,18 @@ def test_the_stream_redraws_the_panel_and_rate_a_few_times_a_second_not_per_fram
     shown, panel, rate, live = app.stream_frame(frame, live)
     assert panel == rate == gr.skip()  # within the interval they are left as shown
     assert (shown != frame).any(axis=2).mean() > 0.01  # while every frame is still boxed and labelled
+
+
+def test_the_panel_is_updated_as_a_component_only_when_its_header_changes():
+    face = np.asarray(Image.fromarray(data.astronaut()).resize((320, 320)))
+    wall = np.full_like(face, 128)
+    live = LiveState(panel_every_s=0)  # due on every frame
+    sent = [app.stream_frame(frame, live)[1] for frame in (face, face, wall, wall, face)]
+    headers = [panel.label if isinstance(panel, gr.Label) else None for panel in sent]
+    assert headers == [live.header_shown, None, "No face in view", None, live.header_shown]
+    assert live.header_shown.startswith("Person 1")  # the face that came back is still person 1
+    assert set(sent[1]) == set(sent[0].constructor_args["value"]) == {display_name(n) for n in CLASS_NAMES}
+    assert sent[3] is None  # no face: no scores
 
 
 def jittered_views(face: np.ndarray, count: int, seed: int = 0) -> list[np.ndarray]:
@@ -92,7 +105,7 @@ def test_a_still_face_keeps_its_label_and_its_person_number(validation_faces):
     state, shown, people = None, [], set()
     for frame in clip:
         _, panel, rate, state = app.analyse_frame(frame, state)
-        shown.append(panel.value["label"])
-        people.add(panel.label.split(" · ")[0])  # "Person 1 · uncertain" is still person 1
+        shown.append(max(panel.scores, key=panel.scores.get))
+        people.add(panel.header.split(" · ")[0])  # "Person 1 · uncertain" is still person 1
     assert flips(shown[3:]) == 0 and shown[-1].lower() == usual  # raw labels flip 30 times in this clip
     assert people == {"Person 1"} and "frames/s answered" in rate

@@ -113,5 +113,5 @@ def test_a_model_that_is_not_offered_is_refused_in_one_sentence_everywhere():
     assert app.analyse_photo(FOUR_FACES, False, "../fernet_s") == {"status": sentence}
     assert app.describe_model("../fernet_s")[0] == sentence
     frame = np.asarray(Image.open(FOUR_FACES).convert("RGB"))
-    assert app.analyse_frame(frame, None, "../fernet_s")[1].label == sentence
+    assert app.analyse_frame(frame, None, "../fernet_s")[1].header == sentence
     assert app.analyse_video_file(FOUR_FACES, "../fernet_s", progress=lambda *a, **k: None)[3] == sentence
