@@ -42,12 +42,17 @@ from fer.predict import WORKING_SIDE, FacePrediction, Predictor
 from fer.video import MAX_VIDEO_S, VideoError, analyse_video, plot_timeline, write_csv
 
 EXAMPLES = Path(__file__).parent / "examples"
-LIVE_DETECTION_SIDE = 320  # live frames are detected at this size: speed over tiny faces
+# Live frames (320x240) are detected at full size. 256 px would save about 2 ms a frame but
+# find 39% of 32 px faces instead of 71% (87% and 88.5% of 48 px ones; bench/app.json,
+# live_detector_sides_on_validation_faces); in the browser, the two taking turns, 256 px showed
+# 30.7, 31.7, 30.2 frames/s against 29.8, 28.2, 25.9 in one set and 32.0, 31.4, 31.0, 23.5
+# against 31.0, 31.8, 29.2, 30.7 in another: no gain beyond the machine's drift.
+LIVE_DETECTION_SIDE = 320
 # Live is many small frames while the browser (on this 2-core machine, the test's Chromium) or
-# another stream uses the cores too: one detector thread per frame beats two that wait on each
-# other. A frame asked for every 30 ms shows 32-33 annotated frames/s from a 60 frames/s camera
-# and 28-29 from a 30 frames/s one, within 4% of a page that returns its frames untouched
-# (scripts/bench_live.py); every 20 or 25 ms gave fewer (23-24), two threads 15.
+# another stream uses the cores too: one detector thread per frame. Two threads that spin-wait
+# showed 15 frames/s; two that sleep take 5.0 ms a frame instead of 6.4 but 8.2 ms of CPU.
+# A frame is asked for every 30 ms: every 25 or 20 ms showed 26.6-34.0 and 29.5-30.8 frames/s
+# against 26.6-31.0 (three runs each, taking turns, 60 frames/s camera), no gain beyond drift.
 LIVE_DETECTOR_THREADS = 1
 LIVE_STREAM_EVERY_S = 0.03
 LIVE_PANEL_HEADER = "Largest face"

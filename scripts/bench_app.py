@@ -12,7 +12,8 @@ Measures, on 640x480 photos made from scikit-image's images:
 - per detector long side (int8, and float32 at the photo side), on the test photos: latency,
   faces found, crops against the side in use; and on FER2013 validation faces (``--data``)
   pasted at 64 and 120 px into 640x480 scenes: the share found and the accuracy of the whole
-  pipeline on those found;
+  pipeline on those found; the same for Live, pasted at 32, 48 and 96 px into 320x240 frames
+  (the webcam's) and detected at 256, 288 and 320 px in one thread;
 - the Live tab's per-frame processing (its own function: detection at 320 px, classify, track
   and smooth, draw), whose inverse is the most frames per second the server can sustain per
   stream, against the detector alone;
@@ -148,6 +149,7 @@ def bench_video(seconds: int = 4, fps: int = 30) -> dict:
 
 
 DETECTOR_SIDES = (256, 320, 384, 448, 512, 640)
+LIVE_DETECTOR_SIDES = (256, 288, 320)  # a 320x240 frame is detected at 320 px now
 # Faces in each test photo (examples/ and one of scikit-image's), to check each side against.
 EXPECTED_FACES = {
     "four_faces.jpg": 4,
@@ -200,32 +202,46 @@ def bench_detector_sides(repeats: int) -> dict:
     return {"photo_side_in_use": PHOTO_DETECTION_SIDE, "sides": sides}
 
 
-def bench_sides_on_validation_faces(data_path: Path, count: int, face_sides: tuple[int, ...] = (64, 120)) -> dict:
-    """Per detector long side: of ``count`` validation faces (class-stratified), each pasted at
-    each of ``face_sides`` px into its own 640x480 scene, the share found and the accuracy of
-    the largest face found. Faces are FER2013's own crops, so the app's crop of them takes in
-    some of the flat scene: accuracy is lower than on the crops themselves (``direct``) for
-    every side alike; what matters here is the difference between sides."""
+def validation_sample(data_path: Path, count: int):
+    """``count`` class-stratified FER2013 validation faces, and the served model's accuracy on
+    those crops themselves."""
     from fer.data import load_split, subsample
-    from fer.labels import CLASS_NAMES
 
     faces = subsample(load_split(data_path, "validation", progress=False), count)
+    direct = Predictor().classify(faces.images).argmax(1) == faces.labels
+    return faces, round(float(direct.mean()), 4)
+
+
+def bench_sides_on_validation_faces(
+    faces,
+    detectors: dict[str, CenterFaceDetector],
+    scene: tuple[int, int] = (640, 480),
+    face_sides: tuple[int, ...] = (64, 120),
+    float32: str | None = None,
+) -> dict:
+    """Per detector (keyed by long side): of the validation ``faces``, each pasted at each of
+    ``face_sides`` px into its own flat ``scene``, the share found and the accuracy of the
+    largest face found; given the key of a ``float32`` detector, how closely the crops match its.
+    Faces are FER2013's own crops, so the app's crop of them takes in some of the flat scene:
+    accuracy is lower than on the crops themselves for every side alike; what matters here is
+    the difference between sides."""
+    from fer.labels import CLASS_NAMES
+
     rng = np.random.default_rng(0)
     in_use = Predictor()
-    report = {
-        "faces": count,
-        "direct_accuracy": round(float((in_use.classify(faces.images).argmax(1) == faces.labels).mean()), 4),
-    }
-    detectors = detectors_by_side()
+    width, height = scene
+    report = {"scene": f"{width}x{height}"}
     for face_side in face_sides:
         scenes = []
         for image in faces.images:
-            scene = Image.new("RGB", (640, 480), tuple(int(v) for v in rng.integers(60, 200, 3)))
-            corner = int(rng.integers(0, 640 - face_side)), int(rng.integers(0, 480 - face_side))
-            scene.paste(Image.fromarray(image).resize((face_side, face_side), Image.BICUBIC).convert("RGB"), corner)
-            scenes.append(scene)
+            background = Image.new("RGB", scene, tuple(int(v) for v in rng.integers(60, 200, 3)))
+            corner = int(rng.integers(0, width - face_side)), int(rng.integers(0, height - face_side))
+            background.paste(
+                Image.fromarray(image).resize((face_side, face_side), Image.BICUBIC).convert("RGB"), corner
+            )
+            scenes.append(background)
         tops = {
-            key: [in_use.with_detector(detector).predict(scene)[0] for scene in scenes]
+            key: [in_use.with_detector(detector).predict(one)[0] for one in scenes]
             for key, detector in detectors.items()
         }
         by_side = {}
@@ -235,8 +251,9 @@ def bench_sides_on_validation_faces(data_path: Path, count: int, face_sides: tup
             by_side[key] = {
                 "found": round(float(found.mean()), 4),
                 "accuracy_of_found": round(float(right[found].mean()), 4) if found.any() else None,
-                "crop_correlation_with_float32": crop_agreement(top, tops[f"{PHOTO_DETECTION_SIDE}_float32"]),
             }
+            if float32:
+                by_side[key]["crop_correlation_with_float32"] = crop_agreement(top, tops[float32])
         report[f"faces_{face_side}px"] = by_side
     return report
 
@@ -304,10 +321,22 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "fer2013.zip")
     p.add_argument("--faces", type=int, default=400, help="validation faces per detector side and face size")
     args = p.parse_args()
+    faces, direct_accuracy = validation_sample(args.data, args.faces)
     report = {
         "in_process": bench_in_process(args.repeats),
         "detector_sides": bench_detector_sides(args.repeats),
-        "detector_sides_on_validation_faces": bench_sides_on_validation_faces(args.data, args.faces),
+        "detector_sides_on_validation_faces": {
+            "faces": args.faces,
+            "direct_accuracy": direct_accuracy,
+            **bench_sides_on_validation_faces(faces, detectors_by_side(), float32=f"{PHOTO_DETECTION_SIDE}_float32"),
+        },
+        # Live's frames are 320x240 (the webcam's constraints) and detected in one thread.
+        "live_detector_sides_on_validation_faces": bench_sides_on_validation_faces(
+            faces,
+            {str(side): CenterFaceDetector(max_side=side, threads=1) for side in LIVE_DETECTOR_SIDES},
+            scene=(320, 240),
+            face_sides=(32, 48, 96),
+        ),
         "video": bench_video(),
         "server": bench_server(args.requests, args.callers),
         "server_torch": bench_server(args.requests, args.callers, TORCH_ENV),  # the baseline
