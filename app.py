@@ -36,7 +36,7 @@ from fer.faces import CenterFaceDetector
 from fer.image_input import refuse_unreadable_in_one_sentence
 from fer.images import MAX_PIXELS, ImageError, input_scale, open_image
 from fer.labels import display_name
-from fer.live import START_LIVE_JS, LiveState, Panel
+from fer.live import START_LIVE_JS, Keyframe, LiveState, Panel
 from fer.model_choices import ModelChoices
 from fer.predict import WORKING_SIDE, FacePrediction, Predictor
 from fer.video import MAX_VIDEO_S, VideoError, analyse_video, plot_timeline, write_csv
@@ -285,7 +285,8 @@ def face_rows(faces: list[dict], k: int) -> list[list]:
 
 def analyse_frame(frame: np.ndarray | None, live: LiveState | None, model: str | None = None):
     """The Live tab, per webcam frame: tracked faces with smoothed labels, what the panel is to
-    show (the largest face), the frame rate.
+    show (the largest face), the frame rate. Faces are detected and classified on every second
+    frame and drawn again on the one between (``fer.live.Keyframe`` says why).
 
     A frame without a face comes back untouched and the panel says "no face": a label on a
     wall or a test pattern would look like a real answer.
@@ -298,19 +299,28 @@ def analyse_frame(frame: np.ndarray | None, live: LiveState | None, model: str |
     except CheckpointError as exc:
         return frame, Panel(f"⚠️ Cannot use this model: {exc}."), "", live
     image = Image.fromarray(frame)
-    faces = [face for face in chosen.predict(image) if face.detected]
+    keyframe = live.held(image.size) or detect_keyframe(image, live, chosen)
     rate = live.tick(time.monotonic())
-    if not faces:
+    if not keyframe.faces:
         return frame, Panel("No face in view"), rate, live
-    tracks = live.tracker.update([face.box for face in faces], [list(face.scores.values()) for face in faces])
-    steady = [chosen.with_scores(face, track.scores) for face, track in zip(faces, tracks)]
-    draw_predictions(image, steady, numbers=[track.id for track in tracks])
-    largest = steady[0]
+    draw_predictions(image, keyframe.faces, numbers=keyframe.people)
+    largest = keyframe.faces[0]
     panel = Panel(
-        f"Person {tracks[0].id}" + (" · uncertain" if largest.uncertain else ""),
+        f"Person {keyframe.people[0]}" + (" · uncertain" if largest.uncertain else ""),
         {display_name(name): score for name, score in largest.scores.items()},
     )
     return np.asarray(image), panel, rate, live
+
+
+def detect_keyframe(image: Image.Image, live: LiveState, chosen: Predictor) -> Keyframe:
+    """Detect and classify ``image``'s faces, follow them in ``live``'s tracker (a frame without
+    faces does not age its people), and keep them there as the stream's keyframe."""
+    faces = [face for face in chosen.predict(image) if face.detected]
+    scores = [list(face.scores.values()) for face in faces]
+    tracks = live.tracker.update([face.box for face in faces], scores) if faces else []
+    steady = [chosen.with_scores(face, track.scores) for face, track in zip(faces, tracks)]
+    live.keyframe = Keyframe(image.size, steady, [track.id for track in tracks])
+    return live.keyframe
 
 
 def stream_frame(frame: np.ndarray | None, live: LiveState | None, model: str | None = None):

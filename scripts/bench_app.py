@@ -15,8 +15,12 @@ Measures, on 640x480 photos made from scikit-image's images:
   pipeline on those found; the same for Live, pasted at 32, 48 and 96 px into 320x240 frames
   (the webcam's) and detected at 256, 288 and 320 px in one thread;
 - the Live tab's per-frame processing (its own function: detection at 320 px, classify, track
-  and smooth, draw), whose inverse is the most frames per second the server can sustain per
-  stream, against the detector alone;
+  and smooth, draw, on every second frame; the frames between draw the last faces again), on a
+  640x480 frame with four faces and on the browser test's 320x240 webcam view, against the
+  detector alone and against detecting on every frame; its inverse is the most frames per
+  second the server can sustain per stream;
+- how far Live's held boxes are from where a fresh detection would put them, on the example
+  clip (``live_held_boxes``);
 - the Video tab's throughput on a 640x480 clip with one face, against the detector alone;
 - the real app (python app.py on 127.0.0.1): cold start to first answer (the median of three
   starts, taking turns with the baseline), resident memory, and requests per second with 8
@@ -41,12 +45,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer.faces import PHOTO_DETECTION_SIDE, CenterFaceDetector, centerface_model  # noqa: E402
+from fer.live import DETECT_EVERY, LiveState  # noqa: E402
 from fer.predict import Predictor  # noqa: E402
+from fer.tracking import box_iou  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
 from train import bench  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 ONE_FACE = ROOT / "examples" / "one_face.jpg"
+CLIP = ROOT / "examples" / "video" / "tears_to_laughter.mp4"
 TORCH_ENV = {"FER_ONNX": "0"}  # the baseline: the classifier in torch
 
 
@@ -88,19 +95,25 @@ def bench_in_process(repeats: int) -> dict:
     in_torch = Predictor(predictor.loaded, use_onnx=False)  # the baseline: the classifier in torch
     float32 = CenterFaceDetector(int8=False)  # the baseline: the detector in float32
     with_float32 = predictor.with_detector(float32)
-    # The Live tab's per-frame work, through its own function: detection at 320 px,
-    # classification, tracking and smoothing, drawing, the panel.
     import app
+    from tests.test_browser import webcam_view  # what the browser test's fake camera shows
 
     frame = np.asarray(Image.open(io.BytesIO(four)).convert("RGB"))
-    live_state = app.analyse_frame(frame, None)[3]
-    live_ms = median_ms(lambda: app.analyse_frame(frame, live_state), repeats)
+    live_ms = live_frame_ms(frame, DETECT_EVERY, repeats)
     live_detector_ms = median_ms(lambda: app.live_predictor.detector.detect(frame), repeats)
+    webcam = np.asarray(webcam_view())
+    webcam_ms = live_frame_ms(webcam, DETECT_EVERY, repeats)
     return {
         "live_frame_ms_640x480_four_faces": live_ms,
         "live_max_frames_per_s": round(1000 / live_ms, 1),
         "live_detector_only_ms_640x480_four_faces": live_detector_ms,
         "ratio_live_frame_vs_detector_only": round(live_ms / live_detector_ms, 2),
+        "live_frame_detecting_every_frame_ms_640x480_four_faces": live_frame_ms(frame, 1, repeats),
+        "live_frame_ms_320x240_one_face": webcam_ms,
+        "live_frame_detecting_every_frame_ms_320x240_one_face": live_frame_ms(webcam, 1, repeats),
+        "live_detector_only_ms_320x240_one_face": median_ms(
+            lambda: app.live_predictor.detector.detect(webcam), repeats
+        ),
         "end_to_end_ms_640x480_one_face": median_ms(lambda: predictor.predict(one), repeats),
         "end_to_end_ms_640x480_four_faces": median_ms(lambda: predictor.predict(four), repeats),
         "detector_only_ms_640x480": median_ms(lambda: predictor.detector.detect(rgb), repeats),
@@ -113,6 +126,67 @@ def bench_in_process(repeats: int) -> dict:
         # Torch last: its thread pool spin-waits after each call and would slow what follows.
         "classifier_torch_ms_per_face_batch1": median_ms(lambda: in_torch.classify(crop), repeats * 2),
         "end_to_end_torch_ms_640x480_one_face": median_ms(lambda: in_torch.predict(one), repeats),
+    }
+
+
+def live_frame_ms(frame: np.ndarray, detect_every: int, repeats: int) -> float:
+    """Live's mean server time per frame (its own function: detect, classify, track and smooth,
+    draw, panel) in a stream showing ``frame``, detecting on every ``detect_every``-th frame."""
+    import app
+
+    live = LiveState(detect_every=detect_every)
+    app.analyse_frame(frame, live)  # the stream's first frame, where its person is new
+    return round(
+        median_ms(lambda: [app.analyse_frame(frame, live) for _ in range(detect_every)], repeats) / detect_every, 2
+    )
+
+
+def bench_live_held_boxes() -> dict:
+    """How far a box held on a frame between detections is from a fresh detection's.
+
+    The example clip (24 frames/s, a woman turning her head as she cries and laughs) is scaled to
+    Live's 320 px and detected on every frame. A held frame shows the box of the frame before:
+    its IoU with this frame's box. The alternative, the held box moved on by the face's motion
+    between the last two detections (two frames apart), is measured too. A fresh detection
+    jitters as well, so even a perfect hold would not score 1.
+    """
+    import imageio.v2 as imageio
+
+    import app
+
+    detector = CenterFaceDetector(max_side=app.LIVE_DETECTION_SIDE, threads=app.LIVE_DETECTOR_THREADS)
+    boxes = []
+    for frame in imageio.get_reader(CLIP):
+        image = Image.fromarray(frame)
+        image = image.resize((320, round(320 * image.height / image.width)), Image.BILINEAR)
+        faces = detector.detect(np.asarray(image))
+        boxes.append(np.array(faces[0].box) if faces else None)
+    found = [i for i in range(3, len(boxes)) if all(boxes[j] is not None for j in (i - 3, i - 1, i))]
+    held = np.array([box_iou(boxes[i - 1], boxes[i])[0, 0] for i in found])
+    moved_on = np.array([box_iou(boxes[i - 1] + (boxes[i - 1] - boxes[i - 3]) / 2, boxes[i])[0, 0] for i in found])
+    centre_moves = [
+        np.hypot(*(boxes[i][:2] + boxes[i][2:] / 2 - boxes[i - 1][:2] - boxes[i - 1][2:] / 2)) for i in found
+    ]
+
+    def iou_summary(values: np.ndarray) -> dict:
+        return {
+            "mean": round(float(values.mean()), 3),
+            "p5": round(float(np.percentile(values, 5)), 3),
+            "min": round(float(values.min()), 3),
+        }
+
+    return {
+        "clip": f"examples/video/{CLIP.name} at 320 px wide",
+        "frames": len(boxes),
+        "frames_compared": len(found),
+        "face_width_px_median": round(float(np.median([box[2] for box in boxes if box is not None])), 1),
+        "face_centre_move_px_per_frame": {
+            "median": round(float(np.median(centre_moves)), 2),
+            "p95": round(float(np.percentile(centre_moves, 95)), 2),
+            "max": round(float(np.max(centre_moves)), 2),
+        },
+        "iou_held_box_vs_fresh_detection": iou_summary(held),
+        "iou_box_moved_on_by_last_motion_vs_fresh_detection": iou_summary(moved_on),
     }
 
 
@@ -173,6 +247,7 @@ def detectors_by_side() -> dict[str, CenterFaceDetector]:
 def bench_detector_sides(repeats: int) -> dict:
     """Per detector long side: latency (640x480, four faces), faces found in each test photo,
     and how closely the aligned crops match those of the side in use (the classifier's input)."""
+
     from skimage import data
 
     photos = {
@@ -337,6 +412,7 @@ def main() -> None:
             scene=(320, 240),
             face_sides=(32, 48, 96),
         ),
+        "live_held_boxes": bench_live_held_boxes(),
         "video": bench_video(),
         "server": bench_server(args.requests, args.callers),
         "server_torch": bench_server(args.requests, args.callers, TORCH_ENV),  # the baseline
@@ -362,6 +438,10 @@ def main() -> None:
     report["ratio_end_to_end_float32_detector_vs_served"] = round(
         figures["end_to_end_float32_detector_ms_640x480_one_face"] / e2e, 2
     )
+    for frame in ("640x480_four_faces", "320x240_one_face"):
+        report[f"ratio_live_frame_detecting_every_frame_vs_served_{frame}"] = round(
+            figures[f"live_frame_detecting_every_frame_ms_{frame}"] / figures[f"live_frame_ms_{frame}"], 2
+        )
     served, in_torch = report["server"], report["server_torch"]
     for figure in ("cold_start_to_first_answer_s", "resident_memory_mb"):
         report[f"ratio_{figure}_torch_vs_served"] = round(in_torch[figure] / served[figure], 2)

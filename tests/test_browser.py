@@ -51,10 +51,15 @@ def launch(playwright, extra_args: tuple[str, ...] = ()):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *extra_args])
 
 
+def webcam_view() -> Image.Image:
+    """What the fake webcam shows: a 320x240 view of scikit-image's astronaut, her face in it."""
+    return Image.fromarray(data.astronaut()).crop((80, 0, 400, 240))
+
+
 def face_camera(path: Path, fps: int = 30) -> tuple[str, ...]:
     """Chromium flags for a fake webcam showing a still face (a one-second Y4M clip it loops) with
     sensor noise, at a webcam's 30 frames/s: the rate caps how many distinct frames Live can show."""
-    face = Image.fromarray(data.astronaut()).crop((80, 0, 400, 240)).convert("YCbCr")
+    face = webcam_view().convert("YCbCr")
     y, cb, cr = (np.asarray(plane) for plane in face.split())
     rng = np.random.default_rng(0)
     with path.open("wb") as clip:

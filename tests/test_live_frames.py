@@ -53,6 +53,24 @@ def test_the_panel_is_updated_as_a_component_only_when_its_header_changes():
     assert sent[3] is None  # no face: no scores
 
 
+def test_faces_are_detected_on_every_second_frame_and_drawn_again_between():
+    """A held frame shows the last keyframe's boxes and people; the next frame is detected afresh,
+    and so is a frame of another size."""
+    scene = Image.fromarray(data.astronaut()).resize((320, 320))
+    left, right = (np.asarray(scene.crop((x, 0, x + 240, 240))) for x in (0, 16))  # the face 16 px apart
+    live = LiveState()
+    assert live.detect_every == 2
+    boxes = []
+    for frame in (left, right, right, left, np.asarray(scene)):
+        shown, panel, _, live = app.analyse_frame(frame, live)
+        assert panel.header.startswith("Person 1") and (shown != frame).any(axis=2).mean() > 0.01
+        boxes.append(live.keyframe.faces[0].box)
+    first, held, moved, held_again, resized = boxes
+    assert held == first and moved[0] < first[0] - 10  # the held box stays where the face was
+    assert held_again == moved  # held for one frame only: the face on its left is seen on the next
+    assert resized != moved and live.keyframe.size == (320, 320)  # a new size is detected at once
+
+
 def jittered_views(face: np.ndarray, count: int, seed: int = 0) -> list[np.ndarray]:
     """320x240 webcam views of one still 48x48 face, shown at 112 px: hand shake and sensor noise."""
     shown = Image.fromarray(face).resize((112, 112), Image.BICUBIC).convert("RGB")
@@ -94,18 +112,23 @@ def flips(labels: list[str]) -> int:
 def test_a_still_face_keeps_its_label_and_its_person_number(validation_faces):
     """Frame by frame the label jitters; smoothed per person it holds.
 
-    From jittered views of one still face, a clip is cut in which every fourth frame is one
-    the model labels differently from the rest, the flicker that smoothing must absorb.
+    From jittered views of one still face, a clip is cut in which every fourth frame that is
+    classified (a keyframe) is one the model labels differently from the rest, the flicker that
+    smoothing must absorb.
     """
     views, labels = flickering_face(validation_faces)
     usual = max(set(labels), key=labels.count)
     odd = [view for view, label in zip(views, labels) if label != usual]
     steady = [view for view, label in zip(views, labels) if label == usual]
-    clip = [odd[i // 4 % len(odd)] if i % 4 == 3 else steady[i % len(steady)] for i in range(60)]
+    every = LiveState().detect_every  # frames per keyframe
+    clip = [
+        odd[i // (4 * every) % len(odd)] if i % (4 * every) == 3 * every else steady[i % len(steady)]
+        for i in range(60 * every)
+    ]
     state, shown, people = None, [], set()
     for frame in clip:
         _, panel, rate, state = app.analyse_frame(frame, state)
         shown.append(max(panel.scores, key=panel.scores.get))
         people.add(panel.header.split(" · ")[0])  # "Person 1 · uncertain" is still person 1
-    assert flips(shown[3:]) == 0 and shown[-1].lower() == usual  # raw labels flip 30 times in this clip
+    assert flips(shown[3 * every :]) == 0 and shown[-1].lower() == usual  # raw labels flip 30 times in this clip
     assert people == {"Person 1"} and "frames/s answered" in rate
