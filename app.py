@@ -327,15 +327,17 @@ def stream_frame(frame: np.ndarray | None, live: LiveState | None, model: str | 
     """Live's stream handler: ``analyse_frame``, with the panel and rate redrawn a few times a second
     rather than per frame: redrawn per frame they cost the browser 1.4-2 of 33 frames/s (README, Benchmarks).
 
-    The panel goes out as a component (with its header) only when the header changes, else as
-    plain scores: for a component, Gradio rebuilds its whole config on the server (about 4 ms).
+    Between redraws the values last sent go out again, which the page shows unchanged. Not
+    ``gr.skip()``: Gradio treats it as a component update and rebuilds the component and its
+    config on the server, about 0.9 ms per output per frame. For the same reason the panel goes
+    out as a component (with its header) only when the header changes, else as plain scores.
     """
     shown, panel, rate, live = analyse_frame(frame, live, model)
-    if not live.panel_due(time.monotonic()):
-        return shown, gr.skip(), gr.skip(), live
-    if live.header_changes(panel):
-        return shown, gr.Label(value=panel.scores, label=panel.header, num_top_classes=3), rate, live
-    return shown, panel.scores, rate, live
+    if live.panel_due(time.monotonic()):
+        live.sent = (panel.scores, rate)
+        if live.header_changes(panel):
+            return shown, gr.Label(value=panel.scores, label=panel.header, num_top_classes=3), rate, live
+    return shown, *live.sent, live
 
 
 def analyse_video_file(video_path: str | None, model: str | None = None, progress: gr.Progress = gr.Progress()):

@@ -64,6 +64,7 @@ class LiveState:
     panel_every_s: float = PANEL_EVERY_S
     panel_shown_at: float = float("-inf")
     header_shown: str | None = None  # the panel's header as last sent to the page
+    sent: tuple[dict[str, float] | None, str] = (None, "")  # the panel's scores and the rate, as last sent
 
     def held(self, size: tuple[int, int]) -> Keyframe | None:
         """The keyframe to draw again on a frame of ``size`` (width, height), or None when this

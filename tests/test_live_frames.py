@@ -36,9 +36,11 @@ def test_the_stream_redraws_the_panel_and_rate_a_few_times_a_second_not_per_fram
     live = LiveState(panel_every_s=3600)
     _, panel, rate, live = app.stream_frame(frame, live)
     assert panel.label.startswith("Person 1") and rate  # a stream's first frame shows both
-    shown, panel, rate, live = app.stream_frame(frame, live)
-    assert panel == rate == gr.skip()  # within the interval they are left as shown
-    assert (shown != frame).any(axis=2).mean() > 0.01  # while every frame is still boxed and labelled
+    assert live.sent == (panel.constructor_args["value"], rate)
+    for _ in range(2):  # a held frame and a keyframe
+        shown, scores, again, live = app.stream_frame(frame, live)
+        assert scores is live.sent[0] and again is rate  # within the interval, the same values go out again
+        assert (shown != frame).any(axis=2).mean() > 0.01  # while every frame is still boxed and labelled
 
 
 def test_the_panel_is_updated_as_a_component_only_when_its_header_changes():
