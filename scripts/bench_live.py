@@ -2,6 +2,7 @@
 a page that does nothing with its frames, the two taking turns in the same run.
 
     python scripts/bench_live.py --rounds 3 --seconds 15 --out bench/live.json
+    python scripts/bench_live.py --busy-core 0.5 --out bench/live_busy.json   # a neighbour takes half a core
 
 Chromium's fake capture device plays a 320x240 clip of a still face with sensor noise (the
 browser test's), so every frame is detected, classified, tracked and drawn. It plays at two
@@ -16,17 +17,20 @@ Gradio's streaming and the browser sustain on this machine before any model runs
 Here the browser and the server share two cores, and how much of them the machine gives
 drifts within minutes, so the app and the no-op page take turns (``--rounds`` of each, per
 camera rate) and the medians are compared. Each run also records what a shown frame costs:
-the server's CPU per frame, Chromium's CPU share (of 100% per core) and the machine's. Needs
-Debian's chromium.
+the server's CPU per frame, Chromium's CPU share (of 100% per core) and the machine's. With
+``--busy-core``, another process takes that share of one core throughout (busy 10 ms in 20 for
+0.5): the machine's slow phases, or a neighbour, made repeatable. Needs Debian's chromium.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -152,6 +156,31 @@ def measure_stream(playwright, url: str, server_pid: int, seconds: float, camera
     }
 
 
+BUSY_LOOP = """
+import time
+while True:
+    start = time.perf_counter()
+    while time.perf_counter() - start < {busy_s}:
+        pass
+    time.sleep({idle_s})
+"""
+
+
+@contextlib.contextmanager
+def busy_process(core_share: float, period_s: float = 0.02):
+    """Another process that takes ``core_share`` of one core while the block runs (none for 0)."""
+    if core_share <= 0:
+        yield
+        return
+    code = BUSY_LOOP.format(busy_s=core_share * period_s, idle_s=(1 - core_share) * period_s)
+    process = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        yield
+    finally:
+        process.kill()
+        process.wait()
+
+
 def summary(runs: list[dict]) -> dict:
     """The median of each figure over ``runs``, and every run's frames/s."""
     medians = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
@@ -164,6 +193,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=15, help="measured per stream, after 2 s to settle")
     p.add_argument("--rounds", type=int, default=3, help="streams per page and camera rate, taking turns")
+    p.add_argument("--busy-core", type=float, default=0.0, help="share of one core another process takes throughout")
     p.add_argument("--out", default="bench/live.json")
     args = p.parse_args()
     runs = {(page, fps): [] for page in ("app", "noop") for fps in CAMERA_FPS}
@@ -179,13 +209,14 @@ def main() -> None:
         logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
         noop_url = f"http://127.0.0.1:{port}/"
         try:
-            for _ in tqdm(range(args.rounds), desc="rounds", unit="round"):
-                for fps in CAMERA_FPS:
-                    runs["app", fps].append(measure_stream(playwright, server.url, server.pid, args.seconds, fps))
-                    answered.clear()
-                    runs["noop", fps].append(measure_stream(playwright, noop_url, os.getpid(), args.seconds, fps))
-                    recent = [t for t in answered if t >= answered[-1] - args.seconds]
-                    noop_answered[fps].append((len(recent) - 1) / (recent[-1] - recent[0]))
+            with busy_process(args.busy_core):
+                for _ in tqdm(range(args.rounds), desc="rounds", unit="round"):
+                    for fps in CAMERA_FPS:
+                        runs["app", fps].append(measure_stream(playwright, server.url, server.pid, args.seconds, fps))
+                        answered.clear()
+                        runs["noop", fps].append(measure_stream(playwright, noop_url, os.getpid(), args.seconds, fps))
+                        recent = [t for t in answered if t >= answered[-1] - args.seconds]
+                        noop_answered[fps].append((len(recent) - 1) / (recent[-1] - recent[0]))
         finally:
             page.close()
     by_camera = {}
@@ -205,6 +236,7 @@ def main() -> None:
         "input": "Chromium fake camera: a 320x240 clip of one face (tests/test_browser.py's face_camera)",
         "stream_every_s": stream_every,
         "show_progress": show_progress,
+        "busy_core_share_taken_by_another_process": args.busy_core,
         "figures": "medians over the rounds; server CPU of the no-op page includes this script's own idle threads",
         "by_camera_frames_per_s": by_camera,
     }
