@@ -52,7 +52,8 @@ LIVE_DETECTION_SIDE = 320
 # another stream uses the cores too: one detector thread per frame. Two threads that spin-wait
 # showed 15 frames/s; two that sleep take 5.0 ms a frame instead of 6.4 but 8.2 ms of CPU.
 # A frame is asked for every 30 ms: every 25 or 20 ms showed 26.6-34.0 and 29.5-30.8 frames/s
-# against 26.6-31.0 (three runs each, taking turns, 60 frames/s camera), no gain beyond drift.
+# against 26.6-31.0 (three runs each, taking turns, 60 frames/s camera), no gain beyond drift;
+# with keyframes (fer.live.Keyframe), every 25 ms showed 35.8, 27.3, 29.9 against 32.7, 29.5, 29.9.
 LIVE_DETECTOR_THREADS = 1
 LIVE_STREAM_EVERY_S = 0.03
 LIVE_PANEL_HEADER = "Largest face"
