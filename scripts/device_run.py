@@ -4,8 +4,10 @@ Here, once (writes the git-ignored ``.devdata/fer2013.xz``, about 55 MB, lossles
 
     python scripts/device_run.py pack --data ../shared/data/fer2013.zip
 
-and, for the ``stored`` plan, the teachers' stored predictions, ``.devdata/targets.npz``, with
-``python -m train.soft_targets`` (docs/training-on-gpu.md has the command).
+and, for the ``stored`` plans, the teachers' stored predictions, ``.devdata/targets.npz``, with
+``python -m train.soft_targets`` (docs/training-on-gpu.md has the command: since the five
+teachers were lost with an old machine's ``../runs``, the embedded model and run 24 from git
+history).
 
 There, through the device tool (``carry: [".devdata"]``), as often as the lease allows:
 
