@@ -247,7 +247,6 @@ def detectors_by_side() -> dict[str, CenterFaceDetector]:
 def bench_detector_sides(repeats: int) -> dict:
     """Per detector long side: latency (640x480, four faces), faces found in each test photo,
     and how closely the aligned crops match those of the side in use (the classifier's input)."""
-
     from skimage import data
 
     photos = {

@@ -47,6 +47,7 @@ def test_the_panel_is_updated_as_a_component_only_when_its_header_changes():
     face = np.asarray(Image.fromarray(data.astronaut()).resize((320, 320)))
     wall = np.full_like(face, 128)
     live = LiveState(panel_every_s=0)  # due on every frame
+    # Frames 1, 3 and 5 are keyframes (detected), so each change of scene falls on one.
     sent = [app.stream_frame(frame, live)[1] for frame in (face, face, wall, wall, face)]
     headers = [panel.label if isinstance(panel, gr.Label) else None for panel in sent]
     assert headers == [live.header_shown, None, "No face in view", None, live.header_shown]
