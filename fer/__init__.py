@@ -1,7 +1,14 @@
-"""Facial expression recognition: data, models, training, serving.
+"""Facial expression recognition: the model, the face pipeline, Hub publishing and the app's parts.
 
-Importing ``fer`` imports nothing heavy: the app serves an exported model with
-onnxruntime alone, without torch. ``import fer.models`` registers our architectures with
-timm, so that ``timm.create_model("local-dir:...")`` can rebuild a checkpoint of a custom
-model; ``fer.checkpoint.load_checkpoint`` does that itself.
+The folders, from the bottom up (each imports only those below it):
+
+- ``fer.utils``: atomic file writes, and the device and precision torch computes with.
+- ``fer.model``: the model contract: labels, preprocessing, networks, checkpoints, ONNX.
+- ``fer.hub``: naming, fetching and publishing checkpoints on the Hugging Face Hub.
+- ``fer.pipeline``: image in, faces found, classified, explained, tracked and drawn out.
+- ``fer.app``: the Gradio page's handlers and guards; ``app.py`` lays the page out.
+- ``fer.batch``: the same pipeline over a folder or a video, from the command line.
+
+Importing ``fer`` or any of its folders imports nothing heavy: the app serves an exported
+model with onnxruntime alone, and torch is imported only by the modules that need it.
 """

@@ -6,7 +6,7 @@
 
 One row per face: the file (and frame), the face's box, whether it was detected, every
 class score and the top label. In a video, faces are tracked as in the app's Video tab
-(``fer.video``): ``face`` is the person's number, the same through the clip, and the
+(``fer.pipeline.video``): ``face`` is the person's number, the same through the clip, and the
 scores are smoothed over that person's frames. Unreadable files are skipped, counted and
 listed at the end; they never stop the run.
 """
@@ -22,9 +22,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from fer.images import ImageError
-from fer.predict import FacePrediction, Predictor
-from fer.video import tracked_frames
+from fer.pipeline.images import ImageError
+from fer.pipeline.predict import FacePrediction, Predictor
+from fer.pipeline.video import tracked_frames
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
@@ -73,7 +73,7 @@ def predict_all(
         try:
             for frame, person, face, scale in tqdm(video_rows(predictor, source, every), disable=not progress):
                 rows.append(face_row(source.name, frame, person, face, scale))
-        except ImageError as exc:  # fer.video.VideoError is one
+        except ImageError as exc:  # fer.pipeline.video.VideoError is one
             skipped.append(f"{source.name}: {exc}")
         return rows, skipped
     total = sum(1 for p in source.rglob("*") if p.is_file()) if source.is_dir() else None

@@ -44,10 +44,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer.faces import PHOTO_DETECTION_SIDE, CenterFaceDetector, centerface_model  # noqa: E402
-from fer.live import DETECT_EVERY, LiveState  # noqa: E402
-from fer.predict import Predictor  # noqa: E402
-from fer.tracking import box_iou  # noqa: E402
+from fer.pipeline.faces import PHOTO_DETECTION_SIDE, CenterFaceDetector, centerface_model  # noqa: E402
+from fer.pipeline.live import DETECT_EVERY, LiveState  # noqa: E402
+from fer.pipeline.predict import Predictor  # noqa: E402
+from fer.pipeline.tracking import box_iou  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
 from train import bench  # noqa: E402
 from train.bench import write_report  # noqa: E402
@@ -95,12 +95,12 @@ def bench_in_process(repeats: int) -> dict:
     in_torch = Predictor(predictor.loaded, use_onnx=False)  # the baseline: the classifier in torch
     float32 = CenterFaceDetector(int8=False)  # the baseline: the detector in float32
     with_float32 = predictor.with_detector(float32)
-    import app
+    from fer.app.served import served_models
     from tests.test_browser import webcam_view  # what the browser test's fake camera shows
 
     frame = np.asarray(Image.open(io.BytesIO(four)).convert("RGB"))
     live_ms = live_frame_ms(frame, DETECT_EVERY, repeats)
-    live_detector_ms = median_ms(lambda: app.live_predictor.detector.detect(frame), repeats)
+    live_detector_ms = median_ms(lambda: served_models().default.live.detector.detect(frame), repeats)
     webcam = np.asarray(webcam_view())
     webcam_ms = live_frame_ms(webcam, DETECT_EVERY, repeats)
     return {
@@ -112,7 +112,7 @@ def bench_in_process(repeats: int) -> dict:
         "live_frame_ms_320x240_one_face": webcam_ms,
         "live_frame_detecting_every_frame_ms_320x240_one_face": live_frame_ms(webcam, 1, repeats),
         "live_detector_only_ms_320x240_one_face": median_ms(
-            lambda: app.live_predictor.detector.detect(webcam), repeats
+            lambda: served_models().default.live.detector.detect(webcam), repeats
         ),
         "end_to_end_ms_640x480_one_face": median_ms(lambda: predictor.predict(one), repeats),
         "end_to_end_ms_640x480_four_faces": median_ms(lambda: predictor.predict(four), repeats),
@@ -132,12 +132,12 @@ def bench_in_process(repeats: int) -> dict:
 def live_frame_ms(frame: np.ndarray, detect_every: int, repeats: int) -> float:
     """Live's mean server time per frame (its own function: detect, classify, track and smooth,
     draw, panel) in a stream showing ``frame``, detecting on every ``detect_every``-th frame."""
-    import app
+    from fer.app.live import analyse_frame
 
     live = LiveState(detect_every=detect_every)
-    app.analyse_frame(frame, live)  # the stream's first frame, where its person is new
+    analyse_frame(frame, live)  # the stream's first frame, where its person is new
     return round(
-        median_ms(lambda: [app.analyse_frame(frame, live) for _ in range(detect_every)], repeats) / detect_every, 2
+        median_ms(lambda: [analyse_frame(frame, live) for _ in range(detect_every)], repeats) / detect_every, 2
     )
 
 
@@ -152,9 +152,9 @@ def bench_live_held_boxes() -> dict:
     """
     import imageio.v2 as imageio
 
-    import app
+    from fer.app import served
 
-    detector = CenterFaceDetector(max_side=app.LIVE_DETECTION_SIDE, threads=app.LIVE_DETECTOR_THREADS)
+    detector = CenterFaceDetector(max_side=served.LIVE_DETECTION_SIDE, threads=served.LIVE_DETECTOR_THREADS)
     boxes = []
     for frame in imageio.get_reader(CLIP):
         image = Image.fromarray(frame)
@@ -196,8 +196,8 @@ def bench_video(seconds: int = 4, fps: int = 30) -> dict:
 
     import imageio.v2 as imageio
 
-    import app
-    from fer.video import analyse_video
+    from fer.app import served
+    from fer.pipeline.video import analyse_video
 
     face = Image.open(io.BytesIO(photo_bytes("one_face.jpg"))).convert("RGB")
     with tempfile.TemporaryDirectory() as scratch:
@@ -206,9 +206,9 @@ def bench_video(seconds: int = 4, fps: int = 30) -> dict:
             for i in range(seconds * fps):
                 out.append_data(np.asarray(face.rotate(0, translate=(i % 40 - 20, 0), fillcolor="white")))
         started = time.perf_counter()
-        result = analyse_video(clip, app.video_predictor(None), Path(scratch) / "annotated.mp4")
+        result = analyse_video(clip, served.video_predictor(None), Path(scratch) / "annotated.mp4")
         elapsed = time.perf_counter() - started
-    detector_ms = median_ms(lambda: app.video_detector().detect(np.asarray(face)), 20)
+    detector_ms = median_ms(lambda: served.video_detector().detect(np.asarray(face)), 20)
     analysed_per_s = result.frames / elapsed
     return {
         "clip": f"640x480, {seconds} s at {fps} frames/s, one face",
@@ -279,7 +279,7 @@ def bench_detector_sides(repeats: int) -> dict:
 def validation_sample(data_path: Path, count: int):
     """``count`` class-stratified FER2013 validation faces, and the served model's accuracy on
     those crops themselves."""
-    from fer.data import load_split, subsample
+    from train.data import load_split, subsample
 
     faces = subsample(load_split(data_path, "validation", progress=False), count)
     direct = Predictor().classify(faces.images).argmax(1) == faces.labels
@@ -299,7 +299,7 @@ def bench_sides_on_validation_faces(
     Faces are FER2013's own crops, so the app's crop of them takes in some of the flat scene:
     accuracy is lower than on the crops themselves for every side alike; what matters here is
     the difference between sides."""
-    from fer.labels import CLASS_NAMES
+    from fer.model.labels import CLASS_NAMES
 
     rng = np.random.default_rng(0)
     in_use = Predictor()

@@ -4,7 +4,7 @@
 
 For a rebuilt detector, the question is whether it is faster than the one it replaces; the
 machine's speed drifts between runs, so both are timed in the same process, in alternating
-rounds. The earlier ``fer/centerface_int8.onnx`` is read from git. One whose input is
+rounds. The earlier file is read from git. One whose input is
 CenterFace's float ``input.1`` is fed float32 N x 3 x H x W, as the app fed its int8 file before
 that took uint8 ``pixels``. Both detect at the int8 threshold.
 Figures: the detector alone and one face end to end (decode, detect, crop, classify) on a
@@ -28,18 +28,22 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from bench_app import photo_bytes  # noqa: E402
 
-from fer.faces import INT8_GRAPH, THRESHOLDS, CenterFaceDetector  # noqa: E402
-from fer.predict import Predictor  # noqa: E402
+from fer.pipeline.faces import INT8_GRAPH, THRESHOLDS, CenterFaceDetector  # noqa: E402
+from fer.pipeline.predict import Predictor  # noqa: E402
 from train.bench import write_report  # noqa: E402
+
+# Where the detector lived before ``fer/`` had subpackages: older commits have it there.
+EARLIER_GRAPH_PATH = "fer/centerface_int8.onnx"
 
 
 def shipped_detector_graph(revision: str) -> bytes:
-    """``fer/centerface_int8.onnx`` as commit ``revision`` shipped it; SystemExit with git's reason if not."""
-    name = f"{revision}:{INT8_GRAPH.relative_to(ROOT).as_posix()}"
-    result = subprocess.run(["git", "show", name], cwd=ROOT, capture_output=True)
-    if result.returncode != 0:
-        sys.exit(f"error: no {name} in this repository ({result.stderr.decode().strip()})")
-    return result.stdout
+    """The int8 detector as commit ``revision`` shipped it; SystemExit with git's reason if not."""
+    for path in (INT8_GRAPH.relative_to(ROOT).as_posix(), EARLIER_GRAPH_PATH):
+        name = f"{revision}:{path}"
+        result = subprocess.run(["git", "show", name], cwd=ROOT, capture_output=True)
+        if result.returncode == 0:
+            return result.stdout
+    sys.exit(f"error: no {name} in this repository ({result.stderr.decode().strip()})")
 
 
 def interleaved_median_ms(timed: dict, rounds: int, calls: int) -> dict[str, float]:

@@ -33,7 +33,7 @@ def main() -> None:
         os.environ.update(
             {"HF_ENDPOINT": hub.url, "HF_TOKEN": "write-token", "HF_HOME": tmp, "HF_HUB_DISABLE_TELEMETRY": "1"}
         )
-        from fer.hub import download_checkpoint, push_checkpoint
+        from fer.hub.client import download_checkpoint, push_checkpoint
         from train.bench import write_report
 
         folder = Path(tmp) / "run"

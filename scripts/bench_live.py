@@ -43,7 +43,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer.live import START_LIVE_JS  # noqa: E402
+from fer.pipeline.live import START_LIVE_JS  # noqa: E402
 from tests.app_server import free_port, running_app  # noqa: E402
 from tests.test_browser import face_camera, launch, start_live_stream  # noqa: E402
 from train.bench import write_report  # noqa: E402

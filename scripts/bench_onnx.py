@@ -24,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint  # noqa: E402
+from fer.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint  # noqa: E402
 from train import export  # noqa: E402
 from train.bench import median_ms, write_report  # noqa: E402
 

@@ -53,7 +53,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer.data import load_split, subsample  # noqa: E402
+from train.data import load_split, subsample  # noqa: E402
 
 PACKED = ROOT / ".devdata" / "fer2013.xz"
 MAX_FILE_BYTES = 16 * 2**20
@@ -532,7 +532,8 @@ def main(argv: list[str] | None = None) -> None:
         if total > TRAVEL_LIMIT:
             sys.exit(
                 "error: the checkout and the packed data are over what the device tool carries: move files "
-                "training does not read (checkpoints/*/model_int8.onnx, fer/centerface_int8.onnx, other checkpoints) "
+                "training does not read (checkpoints/*/model_int8.onnx, fer/pipeline/centerface_int8.onnx, "
+                "other checkpoints) "
                 "out of the checkout for the call, and back after it"
             )
         return

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fer.onnx_classifier import INT8_FILE, REPORT_FILE  # noqa: E402
+from fer.model.onnx_classifier import INT8_FILE, REPORT_FILE  # noqa: E402
 from train import calibrate, evaluate, export  # noqa: E402
 from train.outputs import write_reports  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Build the int8 CenterFace the app detects with: ``fer/centerface_int8.onnx``.
+"""Build the int8 CenterFace the app detects with: ``fer/pipeline/centerface_int8.onnx``.
 
     python scripts/quantize_detector.py --data ../shared/data/fer2013.zip
 
@@ -26,8 +26,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer.data import load_split, subsample  # noqa: E402
-from fer.faces import INT8_GRAPH, OUTPUTS, PIXELS_INPUT, centerface_graph  # noqa: E402
+from fer.pipeline.faces import INT8_GRAPH, OUTPUTS, PIXELS_INPUT, centerface_graph  # noqa: E402
+from train.data import load_split, subsample  # noqa: E402
 
 if TYPE_CHECKING:
     import onnx

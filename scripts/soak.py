@@ -27,7 +27,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer import limits  # noqa: E402
+from fer.app import limits  # noqa: E402
 from tests.app_server import AppServer, running_app  # noqa: E402
 from train.bench import write_report  # noqa: E402
 

@@ -58,7 +58,7 @@ def fer_zip() -> Path:
 @pytest.fixture(scope="session")
 def validation_faces(fer_zip) -> np.ndarray:
     """300 real validation faces (class-stratified, 48x48 uint8), for tests that search them."""
-    from fer.data import load_split, subsample
+    from train.data import load_split, subsample
 
     return subsample(load_split(fer_zip, "validation", progress=False), 300).images
 

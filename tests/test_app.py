@@ -15,8 +15,8 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 from skimage import data
 
-from fer import limits
-from fer.labels import CLASS_NAMES
+from fer.app import limits
+from fer.model.labels import CLASS_NAMES
 from scripts import api_example
 from tests.app_server import running_app
 from tests.conftest import ROOT

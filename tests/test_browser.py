@@ -12,8 +12,7 @@ from gradio_client.utils import QueueError, Status
 from PIL import Image
 from skimage import data
 
-import app
-from fer import limits
+from fer.app import examples, limits
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -171,7 +170,7 @@ def test_a_video_upload_gives_a_timeline_and_a_csv(playwright, app_server, tmp_p
         page.locator("#video-csv").click()
     rows = Path(download.value.path()).read_text().splitlines()
     assert rows[0].startswith("time_s,person,x,y,width,height,angry") and len(rows) == 21
-    page.get_by_text(app.VIDEO_EXAMPLE_CAPTIONS["tears_to_laughter"]).click()  # one click analyses the example
+    page.get_by_text(examples.VIDEO_EXAMPLE_CAPTIONS["tears_to_laughter"]).click()  # one click analyses the example
     page.locator("#video-status").get_by_text("Analysed 236 frames").wait_for(timeout=90_000)
     page.screenshot(path=str(ARTIFACTS / "browser-video.png"), full_page=True)
     browser.close()

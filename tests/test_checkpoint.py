@@ -8,12 +8,12 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from fer.atomic import atomic_write
-from fer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from fer.labels import CLASS_NAMES
-from fer.models import create_model
-from fer.preprocess import Preprocess
-from fer.state_io import load_state, save_state
+from fer.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from fer.model.labels import CLASS_NAMES
+from fer.model.networks import create_model
+from fer.model.preprocess import Preprocess
+from fer.utils.atomic import atomic_write
+from train.state_io import load_state, save_state
 
 
 @pytest.mark.parametrize("name, size", [("fernet_t", 48), ("resnet18", 64)])
@@ -41,7 +41,7 @@ def test_a_timm_without_data_config_writes_the_same_config(tmp_path, monkeypatch
     """The lent GPU machines have timm 1.0.29, whose save_config_for_hf takes no data_config."""
     from timm.models._hub import save_config_for_hf
 
-    import fer.checkpoint
+    import fer.model.checkpoint
 
     model = create_model("resnet18").eval()
     save_checkpoint(model, tmp_path / "new", list(CLASS_NAMES), Preprocess(size=64))
@@ -49,7 +49,7 @@ def test_a_timm_without_data_config_writes_the_same_config(tmp_path, monkeypatch
     def older_timm(model, config_path, model_config=None):
         save_config_for_hf(model, config_path, model_config=model_config)
 
-    monkeypatch.setattr(fer.checkpoint, "save_config_for_hf", older_timm)
+    monkeypatch.setattr(fer.model.checkpoint, "save_config_for_hf", older_timm)
     save_checkpoint(model, tmp_path / "old", list(CLASS_NAMES), Preprocess(size=64))
     new, old = (json.loads((tmp_path / f / "config.json").read_text()) for f in ("new", "old"))
     assert old == new and old["pretrained_cfg"]["input_size"] == [1, 64, 64]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fer.corruptions import CORRUPTIONS, low_contrast
+from train.corruptions import CORRUPTIONS, low_contrast
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer.data import load_split, subsample
-from fer.labels import CLASS_NAMES
+from fer.model.labels import CLASS_NAMES
 from tests.conftest import face_png
+from train.data import load_split, subsample
 
 
 def write_tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -60,7 +60,7 @@ def test_folder_layout_with_capitalised_class_names(tmp_path, cache):
 
 
 def load_split_png(data: bytes) -> np.ndarray:
-    from fer.data import decode_face
+    from train.data import decode_face
 
     return decode_face(data)[0]
 
@@ -201,7 +201,7 @@ def test_cache_is_keyed_by_content(tmp_path, cache):
 
 
 def test_subsample_is_stratified():
-    from fer.data import FerSplit
+    from train.data import FerSplit
 
     labels = np.repeat(np.arange(7), [100, 10, 100, 200, 100, 100, 90])
     data = FerSplit(np.zeros((len(labels), 48, 48), np.uint8), labels, "x", "train")

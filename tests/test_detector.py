@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from skimage import data
 
-import fer.faces
-from fer.faces import OUTPUTS, CenterFaceDetector, centerface_model, merge_output_heads
-from fer.tracking import box_iou
+import fer.pipeline.faces
+from fer.pipeline.faces import OUTPUTS, CenterFaceDetector, centerface_model, merge_output_heads
+from fer.pipeline.tracking import box_iou
 from tests.conftest import ROOT, tiny_onnx
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -68,8 +68,8 @@ def test_a_damaged_int8_detector_is_reported_in_one_sentence_and_float32_detects
 ):
     damaged = tmp_path / "centerface_int8.onnx"
     damaged.write_bytes(payload())
-    monkeypatch.setattr(fer.faces, "INT8_GRAPH", damaged)
-    with caplog.at_level(logging.WARNING, logger="fer.faces"):
+    monkeypatch.setattr(fer.pipeline.faces, "INT8_GRAPH", damaged)
+    with caplog.at_level(logging.WARNING, logger="fer.pipeline.faces"):
         detector = CenterFaceDetector()
     assert (detector.precision, detector.threshold) == ("float32", 0.5)
     [record] = caplog.records
@@ -82,6 +82,6 @@ def test_the_build_script_quantizes_a_detector_that_finds_the_faces(tmp_path, mo
     """The script's path end to end, calibrated on 4 scenes of real faces instead of 24."""
     scenes = quantize_detector.calibration_scenes(str(fer_zip), faces=8)
     built = quantize_detector.quantize(scenes, tmp_path / "int8.onnx")
-    monkeypatch.setattr(fer.faces, "INT8_GRAPH", built)
+    monkeypatch.setattr(fer.pipeline.faces, "INT8_GRAPH", built)
     detector = CenterFaceDetector()
     assert detector.precision == "int8" and len(detector.detect(PHOTOS["four_faces"])) == 4

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from fer.checkpoint import load_checkpoint, save_checkpoint
-from fer.data import load_split
-from fer.labels import CLASS_NAMES
-from fer.models import create_model
-from fer.preprocess import Preprocess
+from fer.model.checkpoint import load_checkpoint, save_checkpoint
+from fer.model.labels import CLASS_NAMES
+from fer.model.networks import create_model
+from fer.model.preprocess import Preprocess
 from tests.conftest import ROOT
+from train.data import load_split
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import device_run  # noqa: E402

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import app
+from fer.app import examples
 
-EXAMPLES = app.EXAMPLES
+EXAMPLES = examples.EXAMPLES
 
 
 def test_every_example_is_captioned_and_credited():
     credits = (EXAMPLES / "CREDITS.md").read_text()
-    photos = app.captioned_examples(EXAMPLES, ".jpg", app.EXAMPLE_CAPTIONS)
-    videos = app.captioned_examples(EXAMPLES / "video", ".mp4", app.VIDEO_EXAMPLE_CAPTIONS)
+    photos = examples.captioned_examples(EXAMPLES, ".jpg", examples.EXAMPLE_CAPTIONS)
+    videos = examples.captioned_examples(EXAMPLES / "video", ".mp4", examples.VIDEO_EXAMPLE_CAPTIONS)
     files = [path for path in EXAMPLES.rglob("*") if path.is_file() and path.name != "CREDITS.md"]
     assert sorted(str(path) for path in files) == sorted([*photos, *videos])  # every file is shown
-    assert {Path(path).stem for path in photos} == set(app.EXAMPLE_CAPTIONS)
-    assert {Path(path).stem for path in videos} == set(app.VIDEO_EXAMPLE_CAPTIONS)
+    assert {Path(path).stem for path in photos} == set(examples.EXAMPLE_CAPTIONS)
+    assert {Path(path).stem for path in videos} == set(examples.VIDEO_EXAMPLE_CAPTIONS)
     for path in files:
         assert f"`{path.relative_to(EXAMPLES).as_posix()}`" in credits, f"{path.name} is not credited"
-    assert list(photos.values()) == list(app.EXAMPLE_CAPTIONS.values())  # the captions' order, not the files'
+    assert list(photos.values()) == list(examples.EXAMPLE_CAPTIONS.values())  # the captions' order, not the files'

@@ -10,9 +10,9 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from fer.checkpoint import CONFIG_FILE, WEIGHTS_FILE
-from fer.labels import CLASS_NAMES
-from fer.model_card import write_model_card
+from fer.hub.model_card import write_model_card
+from fer.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from fer.model.labels import CLASS_NAMES
 from tests.conftest import ROOT
 from train import export
 

@@ -19,7 +19,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from fer.checkpoint_info import EMBEDDED_CHECKPOINT
+from fer.model.checkpoint_info import EMBEDDED_CHECKPOINT
 from tests.app_server import running_app
 from tests.conftest import ROOT, TINY_RUN_FLAGS
 from tests.hub_server import FakeHub, Repo
@@ -62,7 +62,7 @@ def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.
 
 def predict_json(reference: str, env: dict[str, str], revision: str | None = None) -> dict:
     code = (
-        "import json, sys; from fer.checkpoint import load_model; from fer.predict import Predictor; "
+        "import json, sys; from fer.hub.resolve import load_model; from fer.pipeline.predict import Predictor; "
         f"p = Predictor(load_model({reference!r}, revision={revision!r})); "
         f"print(json.dumps([f.as_json(7) for f in p.predict({ONE_FACE!r})]))"
     )
@@ -150,7 +150,7 @@ def test_pushing_again_keeps_history_and_revisions_pull_each_version(hub, runs, 
     assert [c["message"] for c in repo.commits][-2:] == ["Upload fernet_t FER checkpoint", "second model"]
     env = hub_env(hub, tmp_path)
     code = (
-        "import sys; from fer.hub import download_checkpoint; "
+        "import sys; from fer.hub.client import download_checkpoint; "
         "print(download_checkpoint('tester/fer', revision=sys.argv[1]))"
     )
     first = Path(run(["-c", code, pushed["first"]], env).stdout.strip().splitlines()[-1])
@@ -171,7 +171,7 @@ def test_pulled_model_predicts_exactly_like_the_local_run(hub, runs, pushed, tmp
 def test_private_repo_is_hidden_without_a_token(hub, runs, tmp_path):
     run(["-m", "train.push", str(runs["a"]), "tester/secret", "--private"], hub_env(hub, tmp_path))
     assert hub.repos["tester/secret"].private
-    code = "from fer.hub import download_checkpoint; print(download_checkpoint('tester/secret'))"
+    code = "from fer.hub.client import download_checkpoint; print(download_checkpoint('tester/secret'))"
     anonymous = run(["-c", code], hub_env(hub, tmp_path, token=None), check=False)
     assert "repo tester/secret was not found, or your token cannot see it" in anonymous.stderr
     assert run(["-c", code], hub_env(hub, tmp_path, token="read-token")).returncode == 0
@@ -179,7 +179,7 @@ def test_private_repo_is_hidden_without_a_token(hub, runs, tmp_path):
 
 def test_plain_timm_loads_the_pushed_model(hub, runs, pushed, tmp_path):
     code = (
-        "import fer.models, timm, torch; torch.manual_seed(0); x = torch.randn(2, 1, 48, 48); "
+        "import fer.model.networks, timm, torch; torch.manual_seed(0); x = torch.randn(2, 1, 48, 48); "
         "a = timm.create_model('hf-hub:tester/fer', pretrained=True).eval(); "
         f"b = timm.create_model('local-dir:{runs['b']}', pretrained=True).eval(); "
         "print(torch.equal(a(x), b(x)))"
@@ -302,7 +302,10 @@ def test_hub_error_then_retry_succeeds(hub, runs, tmp_path):
 
 def test_missing_repo_and_missing_revision(hub, pushed, tmp_path):
     env = hub_env(hub, tmp_path)
-    code = "import sys; from fer.hub import download_checkpoint; download_checkpoint(sys.argv[1], revision=sys.argv[2])"
+    code = (
+        "import sys; from fer.hub.client import download_checkpoint; "
+        "download_checkpoint(sys.argv[1], revision=sys.argv[2])"
+    )
     missing = run(["-c", code, "tester/nope", "main"], env, check=False)
     assert "repo tester/nope was not found" in missing.stderr
     bad_revision = run(["-c", code, "tester/fer", "no-such-branch"], env, check=False)
@@ -329,7 +332,8 @@ def test_repo_that_is_not_a_fer_checkpoint_is_refused(hub, runs, tmp_path):
     )
     env = hub_env(hub, tmp_path)
     code = (
-        "import sys; from fer.hub import download_checkpoint; download_checkpoint('tester/other', revision=sys.argv[1])"
+        "import sys; from fer.hub.client import download_checkpoint; "
+        "download_checkpoint('tester/other', revision=sys.argv[1])"
     )
     assert "has no label_names" in run(["-c", code, "main"], env, check=False).stderr
     assert "never loaded" in run(["-c", code, "pickle"], env, check=False).stderr
@@ -369,7 +373,7 @@ def test_pretrained_imagenet_weights_come_from_the_hub_with_a_one_channel_stem(h
     env = hub_env(hub, tmp_path, token=None)
 
     code = (
-        "import json; from argparse import Namespace; from fer.device import Compute; import torch; "
+        "import json; from argparse import Namespace; from fer.utils.device import Compute; import torch; "
         "from train.build import make_model; "
         "args = Namespace(seed=0, drop=None, init=None, pretrained=True, model='resnet10t', img_size=48); "
         "m = make_model(args, Compute(torch.device('cpu'))).model; "

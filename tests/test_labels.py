@@ -1,6 +1,6 @@
 import pytest
 
-from fer.labels import CLASS_NAMES, CSV_CODE_TO_INDEX, class_index
+from fer.model.labels import CLASS_NAMES, CSV_CODE_TO_INDEX, class_index
 
 
 def test_canonical_order_is_alphabetical_folder_order():

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from fer.model_card import write_model_card
+from fer.hub.model_card import write_model_card
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))

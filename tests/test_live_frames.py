@@ -8,21 +8,22 @@ import pytest
 from PIL import Image
 from skimage import data
 
-import app
-from fer.labels import CLASS_NAMES, display_name
-from fer.live import PANEL_EVERY_S, LiveState
+from fer.app.live import analyse_frame, stream_frame
+from fer.app.served import served_models
+from fer.model.labels import CLASS_NAMES, display_name
+from fer.pipeline.live import PANEL_EVERY_S, LiveState
 
 
 def test_a_frame_without_a_face_comes_back_untouched_and_says_so():
     pattern = np.zeros((240, 320, 3), np.uint8)
     pattern[:, ::20] = 255  # stripes, like a camera's test pattern: nothing to label
-    shown, panel, _, _ = app.analyse_frame(pattern, None)
+    shown, panel, _, _ = analyse_frame(pattern, None)
     assert shown is pattern and panel.header == "No face in view"
 
 
 def test_a_frame_with_a_face_comes_back_boxed_and_labelled_with_its_person():
     frame = np.asarray(Image.fromarray(data.astronaut()).resize((320, 320)))
-    annotated, panel, rate, _ = app.analyse_frame(frame, None)
+    annotated, panel, rate, _ = analyse_frame(frame, None)
     assert annotated.shape == frame.shape
     assert (annotated != frame).any(axis=2).mean() > 0.01  # a box and a label were drawn
     assert panel.header.startswith("Person 1") and rate == "Measuring the frame rate..."
@@ -34,11 +35,11 @@ def test_the_stream_redraws_the_panel_and_rate_a_few_times_a_second_not_per_fram
     assert live.panel_due(10.0 + PANEL_EVERY_S * 1.5)  # due again once the interval has passed since the last
     frame = np.asarray(Image.fromarray(data.astronaut()).resize((320, 320)))
     live = LiveState(panel_every_s=3600)
-    _, panel, rate, live = app.stream_frame(frame, live)
+    _, panel, rate, live = stream_frame(frame, live)
     assert panel.label.startswith("Person 1") and rate  # a stream's first frame shows both
     assert live.sent == (panel.constructor_args["value"], rate)
     for _ in range(2):  # a held frame and a keyframe
-        shown, scores, again, live = app.stream_frame(frame, live)
+        shown, scores, again, live = stream_frame(frame, live)
         assert scores is live.sent[0] and again is rate  # within the interval, the same values go out again
         assert (shown != frame).any(axis=2).mean() > 0.01  # while every frame is still boxed and labelled
 
@@ -48,7 +49,7 @@ def test_the_panel_is_updated_as_a_component_only_when_its_header_changes():
     wall = np.full_like(face, 128)
     live = LiveState(panel_every_s=0)  # due on every frame
     # Frames 1, 3 and 5 are keyframes (detected), so each change of scene falls on one.
-    sent = [app.stream_frame(frame, live)[1] for frame in (face, face, wall, wall, face)]
+    sent = [stream_frame(frame, live)[1] for frame in (face, face, wall, wall, face)]
     headers = [panel.label if isinstance(panel, gr.Label) else None for panel in sent]
     assert headers == [live.header_shown, None, "No face in view", None, live.header_shown]
     assert live.header_shown.startswith("Person 1")  # the face that came back is still person 1
@@ -65,7 +66,7 @@ def test_faces_are_detected_on_every_second_frame_and_drawn_again_between():
     assert live.detect_every == 2
     boxes = []
     for frame in (left, right, right, left, np.asarray(scene)):
-        shown, panel, _, live = app.analyse_frame(frame, live)
+        shown, panel, _, live = analyse_frame(frame, live)
         assert panel.header.startswith("Person 1") and (shown != frame).any(axis=2).mean() > 0.01
         boxes.append(live.keyframe.faces[0].box)
     first, held, moved, held_again, resized = boxes
@@ -96,10 +97,10 @@ def flickering_face(validation_faces: np.ndarray) -> tuple[list[np.ndarray], lis
     all detected, 5-30 of 120 labelled otherwise, and whose usual label leads the next by 0.1 in
     the mean scores (a clear label with flicker, not a coin toss) is used.
     """
-    probs = np.sort(app.live_predictor.classify(validation_faces), axis=1)
+    probs = np.sort(served_models().default.live.classify(validation_faces), axis=1)
     for index in np.argsort(probs[:, -1] - probs[:, -2])[:30]:
         views = jittered_views(validation_faces[index], 120)
-        found = [app.live_predictor.predict(Image.fromarray(view))[0] for view in views]
+        found = [served_models().default.live.predict(Image.fromarray(view))[0] for view in views]
         labels = [face.top_k(1)[0]["label"] for face in found]
         odd = len(labels) - max(map(labels.count, set(labels)))
         mean_scores = np.sort(np.mean([list(face.scores.values()) for face in found], axis=0))
@@ -130,7 +131,7 @@ def test_a_still_face_keeps_its_label_and_its_person_number(validation_faces):
     ]
     state, shown, people = None, [], set()
     for frame in clip:
-        _, panel, rate, state = app.analyse_frame(frame, state)
+        _, panel, rate, state = analyse_frame(frame, state)
         shown.append(max(panel.scores, key=panel.scores.get))
         people.add(panel.header.split(" · ")[0])  # "Person 1 · uncertain" is still person 1
     assert flips(shown[3 * every :]) == 0 and shown[-1].lower() == usual  # raw labels flip 30 times in this clip

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fer.metrics import classification_report, confusion_matrix, summarize
+from train.metrics import classification_report, confusion_matrix, summarize
 
 
 def test_confusion_matrix_rows_are_truth_columns_predictions():

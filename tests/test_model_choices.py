@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fer.checkpoint_info import EMBEDDED_CHECKPOINT, CheckpointError
-from fer.faces import CenterFaceDetector
-from fer.model_choices import ModelChoices
+from fer.app.model_choices import ModelChoices
+from fer.model.checkpoint_info import EMBEDDED_CHECKPOINT, CheckpointError
+from fer.pipeline.faces import CenterFaceDetector
 from tests.conftest import ROOT
 
 ONE_FACE = ROOT / "examples" / "one_face.jpg"

@@ -12,12 +12,18 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from fer.data import load_split
-from fer.faces import EYE_DISTANCE_FRACTION, EYE_HEIGHT_FRACTION, align_face, centerface_graph, default_detector
-from fer.images import ImageError, input_scale, open_image
-from fer.labels import CLASS_NAMES
-from fer.predict import WORKING_SIDE, Predictor
+from fer.model.labels import CLASS_NAMES
+from fer.pipeline.faces import (
+    EYE_DISTANCE_FRACTION,
+    EYE_HEIGHT_FRACTION,
+    align_face,
+    centerface_graph,
+    default_detector,
+)
+from fer.pipeline.images import ImageError, input_scale, open_image
+from fer.pipeline.predict import WORKING_SIDE, Predictor
 from tests.conftest import ROOT, tiny_onnx
+from train.data import load_split
 
 EXAMPLES = ROOT / "examples"
 
@@ -174,8 +180,8 @@ def test_animated_gif_uses_its_first_frame(predictor):
 
 
 def test_grad_cam_heatmaps_are_drawn_where_each_face_is(predictor):
-    from fer.annotate import paint_heatmap
-    from fer.explain import grad_cam
+    from fer.pipeline.annotate import paint_heatmap
+    from fer.pipeline.explain import grad_cam
 
     image = Image.open(EXAMPLES / "four_faces.jpg").convert("RGB")
     faces = predictor.predict(image)
@@ -242,7 +248,7 @@ def test_a_broken_onnx_export_is_refused_in_one_sentence_and_torch_serves(tmp_pa
 def served_in_a_fresh_process(checkpoint: str) -> list[str]:
     """What a new process serving ``checkpoint`` reports, and whether it imported torch."""
     code = (
-        "import sys; from fer.predict import Predictor; p = Predictor(sys.argv[1]); "
+        "import sys; from fer.pipeline.predict import Predictor; p = Predictor(sys.argv[1]); "
         "f = p.predict('examples/one_face.jpg'); print(p.serving, '|', f[0].detected, 'torch' in sys.modules)"
     )
     run = subprocess.run([sys.executable, "-c", code, checkpoint], cwd=ROOT, capture_output=True, text=True)

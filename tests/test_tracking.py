@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fer.tracking import FaceTracker, box_iou
+from fer.pipeline.tracking import FaceTracker, box_iou
 
 
 def test_iou_of_boxes():

@@ -19,15 +19,15 @@ import pytest
 import timm
 import torch
 
-from fer.checkpoint import load_checkpoint
-from fer.data import load_split, subsample
-from fer.device import full_float32
-from fer.inference import class_probabilities
-from fer.preprocess import Preprocess
-from fer.transforms import tta_views
+from fer.model.checkpoint import load_checkpoint
+from fer.model.inference import class_probabilities
+from fer.model.preprocess import Preprocess
+from fer.model.transforms import tta_views
+from fer.utils.device import full_float32
 from tests.conftest import ROOT, TINY_RUN_FLAGS
 from train import soft_targets
 from train.args import check_args, parse_args
+from train.data import load_split, subsample
 from train.distill import distillation_loss
 from train.train import main as train_main
 
@@ -85,7 +85,7 @@ def test_channels_last_run_stopped_by_sigterm_resumes_bit_exact_and_loads_in_tim
         {k: v for k, v in r.items() if k not in drop} for r in want
     ]
 
-    import fer.models  # noqa: F401  (registers fernet_* with timm)
+    import fer.model.networks  # noqa: F401  (registers fernet_* with timm)
 
     model = timm.create_model(f"local-dir:{stopped}", pretrained=True).eval()
     val = subsample(load_split(fer_zip, "validation", progress=False), 512, seed=3)

@@ -16,11 +16,11 @@ import pytest
 import timm
 import torch
 
-from fer.data import load_split
-from fer.inference import class_probabilities
-from fer.labels import NUM_CLASSES
-from fer.preprocess import Preprocess
+from fer.model.inference import class_probabilities
+from fer.model.labels import NUM_CLASSES
+from fer.model.preprocess import Preprocess
 from tests.conftest import ROOT, TINY_RUN_FLAGS
+from train.data import load_split
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +101,7 @@ def test_reports_and_plots_are_written(trained_run):
 
 
 def test_checkpoint_reloads_through_timm_and_reproduces_the_logged_accuracy(trained_run, fer_zip):
-    import fer.models  # noqa: F401  (registers fernet_* with timm)
+    import fer.model.networks  # noqa: F401  (registers fernet_* with timm)
 
     model = timm.create_model(f"local-dir:{trained_run}", pretrained=True).eval()
     val = load_split(fer_zip, "validation", progress=False)
@@ -220,8 +220,8 @@ def test_resume_refuses_changed_training_flags(fer_zip, tmp_path):
 
 
 def test_init_from_a_checkpoint_with_other_classes_makes_a_new_head(fer_zip, tmp_path):
-    from fer.checkpoint import save_checkpoint
-    from fer.models import create_model
+    from fer.model.checkpoint import save_checkpoint
+    from fer.model.networks import create_model
 
     source = tmp_path / "three-class"
     save_checkpoint(create_model("fernet_t", num_classes=3), source, ["happy", "sad", "neutral"], Preprocess(size=40))

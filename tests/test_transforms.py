@@ -2,8 +2,9 @@ import dataclasses
 
 import torch
 
-from fer.preprocess import Preprocess
-from fer.transforms import Augment, AugmentConfig, to_model_input
+from fer.model.preprocess import Preprocess
+from fer.model.transforms import to_model_input
+from train.augment import Augment, AugmentConfig
 
 
 def faces(n=8, seed=0):

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 
-from fer.uncertainty import UNCERTAINTY_FILE, choose_threshold, read_uncertainty
+from fer.pipeline.uncertainty import UNCERTAINTY_FILE, choose_threshold, read_uncertainty
 from tests.conftest import ROOT
 from train import calibrate
 

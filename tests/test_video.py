@@ -12,8 +12,8 @@ from PIL import Image
 from skimage import data
 
 import app
-from fer.labels import CLASS_NAMES
-from fer.video import MAX_VIDEO_S, VideoError, open_video
+from fer.model.labels import CLASS_NAMES
+from fer.pipeline.video import MAX_VIDEO_S, VideoError, open_video
 
 NEGATIVE = {"angry", "disgust", "fear", "sad"}
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fer.device import PRECISIONS
+from fer.utils.device import PRECISIONS
 
 ARGS_FILE = "train_args.json"
 # Flags that may differ when resuming: where the data lives, how the run is shown and

@@ -22,12 +22,13 @@ from pathlib import Path
 import torch
 from timm.utils import ModelEmaV3
 
-from fer.device import Compute, configure_backends, resolve_device
-from fer.labels import FACE_SIZE, NUM_CLASSES
-from fer.models import create_model, parameter_count
-from fer.preprocess import Preprocess
-from fer.transforms import Augment, AugmentConfig, to_model_input
+from fer.model.labels import FACE_SIZE, NUM_CLASSES
+from fer.model.networks import create_model, parameter_count
+from fer.model.preprocess import Preprocess
+from fer.model.transforms import to_model_input
+from fer.utils.device import Compute, configure_backends, resolve_device
 from train.args import build_parser
+from train.augment import Augment, AugmentConfig
 from train.build import make_model, make_optimizer
 from train.step import StepParts, seed_step, train_step
 

@@ -16,11 +16,11 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from torch import nn
 
-from fer.checkpoint import load_model
-from fer.device import Compute
-from fer.labels import CLASS_NAMES, NUM_CLASSES
-from fer.models import create_model
-from fer.preprocess import Preprocess
+from fer.hub.resolve import load_model
+from fer.model.labels import CLASS_NAMES, NUM_CLASSES
+from fer.model.networks import create_model
+from fer.model.preprocess import Preprocess
+from fer.utils.device import Compute
 
 # torch's single-kernel optimiser steps, on CPU as on GPU; timm passes `fused` through.
 FUSED_OPTIMIZERS = {"adam", "adamw", "sgd", "nesterov"}

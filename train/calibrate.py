@@ -3,7 +3,7 @@
     python -m train.calibrate checkpoints/fernet_s --data ../shared/data/fer2013.zip
 
 Classifies every validation face with the classifier the app serves (onnxruntime when the
-checkpoint has an export) and writes ``uncertainty.json`` (see ``fer.uncertainty``).
+checkpoint has an export) and writes ``uncertainty.json`` (see ``fer.pipeline.uncertainty``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from fer.checkpoint_info import CheckpointError
-from fer.data import load_split
-from fer.predict import Predictor
-from fer.uncertainty import UNCERTAINTY_FILE, choose_threshold
+from fer.model.checkpoint_info import CheckpointError
+from fer.pipeline.predict import Predictor
+from fer.pipeline.uncertainty import UNCERTAINTY_FILE, choose_threshold
+from train.data import load_split
 from train.evaluate import model_targets
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fer.checkpoint import LoadedModel, load_model
-from fer.device import Compute
-from fer.labels import CLASS_NAMES
-from fer.preprocess import Preprocess
+from fer.hub.resolve import load_model
+from fer.model.checkpoint import LoadedModel
+from fer.model.labels import CLASS_NAMES
+from fer.model.preprocess import Preprocess
+from fer.utils.device import Compute
 
 
 def load_teacher(reference: str) -> LoadedModel:

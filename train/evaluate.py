@@ -6,7 +6,7 @@
     python -m train.evaluate runs/exp1 --data ... --corruptions    # + accuracy under corruptions
     python -m train.evaluate runs/a runs/b runs/c --data ...       # ensemble: averaged probabilities
 
-Uses the same forward path as the trainer's validation (``fer.inference``), so it
+Uses the same forward path as the trainer's validation (``fer.model.inference``), so it
 reproduces the accuracy logged for the saved epoch exactly.
 """
 
@@ -20,16 +20,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fer.checkpoint import CheckpointError, LoadedModel, load_model
-from fer.corruptions import CORRUPTIONS
-from fer.data import SPLITS, load_split
-from fer.device import resolve_device
-from fer.hub import HubError
-from fer.inference import class_probabilities
-from fer.labels import class_index
-from fer.metrics import classification_report, confusion_matrix, summarize
-from fer.plots import plot_confusion
-from fer.transforms import TTA_MODES
+from fer.hub.client import HubError
+from fer.hub.resolve import load_model
+from fer.model.checkpoint import CheckpointError, LoadedModel
+from fer.model.inference import class_probabilities
+from fer.model.labels import class_index
+from fer.model.transforms import TTA_MODES
+from fer.utils.device import resolve_device
+from train.corruptions import CORRUPTIONS
+from train.data import SPLITS, load_split
+from train.metrics import classification_report, confusion_matrix, summarize
+from train.plots import plot_confusion
 
 # Result file names: eval_validation.json, eval_validation_tta.json (flip, as before), ..._tencrop.json
 TTA_SUFFIX = {"none": "", "flip": "_tta", "tencrop": "_tencrop"}

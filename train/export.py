@@ -26,13 +26,13 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from fer.atomic import atomic_write
-from fer.checkpoint import CheckpointError, LoadedModel, load_checkpoint
-from fer.data import load_split, subsample
-from fer.device import contiguous_copy
-from fer.onnx_classifier import INT8_FILE, ONNX_FILE, REPORT_FILE
-from fer.onnx_export import OPSET, export_onnx, onnx_metadata_of
-from fer.transforms import to_model_input
+from fer.model.checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from fer.model.onnx_classifier import INT8_FILE, ONNX_FILE, REPORT_FILE
+from fer.model.onnx_export import OPSET, export_onnx, onnx_metadata_of
+from fer.model.transforms import to_model_input
+from fer.utils.atomic import atomic_write
+from fer.utils.device import contiguous_copy
+from train.data import load_split, subsample
 from train.evaluate import model_targets
 
 INT8_MAX_LOSS = 0.003  # the validation accuracy int8 may cost (a fraction) and still be kept

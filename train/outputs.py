@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from fer.checkpoint import save_checkpoint
-from fer.labels import CLASS_NAMES
-from fer.metrics import classification_report
-from fer.model_card import write_model_card
-from fer.models import parameter_count
-from fer.plots import plot_confusion, plot_curves
-from fer.preprocess import Preprocess
+from fer.hub.model_card import write_model_card
+from fer.model.checkpoint import save_checkpoint
+from fer.model.labels import CLASS_NAMES
+from fer.model.networks import parameter_count
+from fer.model.preprocess import Preprocess
 from train.args import save_args
+from train.metrics import classification_report
+from train.plots import plot_confusion, plot_curves
 
 METRICS_FILE = "metrics.jsonl"
 LAST_DIR = "last"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fer.hub import HubError, push_checkpoint
+from fer.hub.client import HubError, push_checkpoint
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from timm.utils import ModelEmaV3
 
-from fer.state_io import load_state, save_state
+from train.state_io import load_state, save_state
 
 
 @dataclass

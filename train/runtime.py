@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from fer.device import Compute, configure_backends, resolve_device
+from fer.utils.device import Compute, configure_backends, resolve_device
 
 
 @dataclass(frozen=True)

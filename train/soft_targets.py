@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fer.atomic import commit_file
-from fer.checkpoint import CheckpointError
-from fer.data import load_split
-from fer.hub import HubError
-from fer.inference import class_probabilities
-from fer.labels import CLASS_NAMES
+from fer.hub.client import HubError
+from fer.model.checkpoint import CheckpointError
+from fer.model.inference import class_probabilities
+from fer.model.labels import CLASS_NAMES
+from fer.utils.atomic import commit_file
+from train.data import load_split
 from train.distill import load_teacher
 
 

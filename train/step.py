@@ -17,9 +17,9 @@ from timm.loss import SoftTargetCrossEntropy
 from timm.utils import ModelEmaV3
 from torch import nn
 
-from fer.device import Compute
-from fer.preprocess import Preprocess
-from fer.transforms import Augment
+from fer.model.preprocess import Preprocess
+from fer.utils.device import Compute
+from train.augment import Augment
 from train.distill import Teachers, distillation_loss
 
 

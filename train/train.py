@@ -25,21 +25,21 @@ from timm.utils import ModelEmaV3
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from fer.checkpoint import CheckpointError
-from fer.data import FerSplit, load_split, subsample
-from fer.device import contiguous_copy
-from fer.hub import HubError, check_repo_id, push_checkpoint
-from fer.inference import class_probabilities
-from fer.labels import CLASS_NAMES, NUM_CLASSES
-from fer.metrics import confusion_matrix, summarize
-from fer.models import parameter_count
-from fer.preprocess import Preprocess
-from fer.transforms import Augment, AugmentConfig
+from fer.hub.client import HubError, check_repo_id, push_checkpoint
+from fer.model.checkpoint import CheckpointError
+from fer.model.inference import class_probabilities
+from fer.model.labels import CLASS_NAMES, NUM_CLASSES
+from fer.model.networks import parameter_count
+from fer.model.preprocess import Preprocess
+from fer.utils.device import contiguous_copy
 from train import runtime as rt
 from train import soft_targets
 from train.args import check_args, parse_args
+from train.augment import Augment, AugmentConfig
 from train.build import PretrainedWeightsError, make_mixup, make_model, make_optimizer, make_scheduler
+from train.data import FerSplit, load_split, subsample
 from train.distill import Teachers
+from train.metrics import confusion_matrix, summarize
 from train.outputs import LAST_DIR, append_metrics, prepare_out_dir, save_best, write_metrics_log, write_reports
 from train.resume import Progress, load_resume_state, save_resume_state
 from train.step import StepParts, seed_step, step_seed, train_step

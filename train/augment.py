@@ -1,13 +1,7 @@
-"""The one preprocessing definition: uint8 faces -> normalised model input.
+"""Train-time augmentation as batched tensor ops on whatever device holds the batch.
 
-Everything that feeds a model goes through ``to_model_input``: the trainer's evaluation,
-the evaluator, the app. Training augmentation (``Augment``) is the same resize and
-normalisation with a random affine warp, flip and erasing folded in, done as batched
-tensor ops on whatever device holds the batch. One code path for CPU and GPU (rather
-than torchvision transforms per image on CPU) keeps train and eval preprocessing from
-drifting apart and keeps a GPU fed without a DataLoader.
-
-Its parameters (``fer.preprocess.Preprocess``) travel in the checkpoint's ``pretrained_cfg``.
+One code path for CPU and GPU (rather than torchvision transforms per image on CPU) keeps a
+GPU fed without a DataLoader, and ends in the same ``normalise`` as evaluation and serving.
 """
 
 from __future__ import annotations
@@ -18,49 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from fer.preprocess import Preprocess
-
-
-def _normalise(x: torch.Tensor, pre: Preprocess) -> torch.Tensor:
-    """Python floats, not tensors: no host-to-device copy for the constants on each call."""
-    if len(pre.mean) == 1:
-        return (x - pre.mean[0]) / pre.std[0]
-    mean = torch.tensor(pre.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-    std = torch.tensor(pre.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-    return (x - mean) / std
-
-
-def to_model_input(faces: torch.Tensor, pre: Preprocess) -> torch.Tensor:
-    """uint8 faces (N x H x W) -> float input (N x 1 x size x size), normalised."""
-    x = faces.unsqueeze(1).float().div_(255.0)
-    if x.shape[-1] != pre.size or x.shape[-2] != pre.size:
-        x = F.interpolate(x, size=(pre.size, pre.size), mode="bilinear", align_corners=False, antialias=True)
-    return _normalise(x, pre)
-
-
-TTA_MODES = ("none", "flip", "tencrop")
-# Ten-crop TTA: crops of 7/8 of the face (42 of 48 pixels), as the FER2013 literature's
-# 40-of-44/48-pixel crops, resized back to the model's input size.
-TENCROP_FRACTION = 0.875
-
-
-def tta_views(faces: torch.Tensor, mode: str) -> list[torch.Tensor]:
-    """The views of uint8 faces (N x H x W) that test-time augmentation averages over.
-
-    ``flip``: the face and its mirror image. ``tencrop``: the four corner crops and the
-    centre crop, and their mirror images.
-    """
-    if mode == "none":
-        return [faces]
-    if mode == "flip":
-        return [faces, faces.flip(-1)]
-    if mode != "tencrop":
-        raise ValueError(f"unknown TTA mode {mode!r}: use one of {', '.join(TTA_MODES)}")
-    h, w = faces.shape[-2:]
-    ch, cw = round(h * TENCROP_FRACTION), round(w * TENCROP_FRACTION)
-    corners = [(0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw), ((h - ch) // 2, (w - cw) // 2)]
-    crops = [faces[..., top : top + ch, left : left + cw] for top, left in corners]
-    return crops + [crop.flip(-1) for crop in crops]
+from fer.model.preprocess import Preprocess
+from fer.model.transforms import normalise
 
 
 @dataclass(frozen=True)
@@ -118,7 +71,7 @@ class Augment:
         grid = F.affine_grid(theta, [n, 1, self.pre.size, self.pre.size], align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
         x = self._photometric(x, draw)
-        x = _normalise(x, self.pre)
+        x = normalise(x, self.pre)
         if cfg.erase > 0:
             x = self._erase(x, draw)
         return x

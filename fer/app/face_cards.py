@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from fer.annotate import colour_of, heat_colours
-from fer.labels import display_name
-from fer.predict import FacePrediction
+from fer.model.labels import display_name
+from fer.pipeline.annotate import colour_of, heat_colours
+from fer.pipeline.predict import FacePrediction
 
 FACE_SIDE = 144  # 3x the model's 48 px
 PAD = 16

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from fer.atomic import atomic_write
+from fer.utils.atomic import atomic_write
 
 TENSOR_KEY = "__tensor__"
 TUPLE_KEY = "__tuple__"

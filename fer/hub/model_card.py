@@ -13,8 +13,8 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from fer.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE
-from fer.onnx_classifier import INT8_FILE, preferred_onnx_file
+from fer.model.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE
+from fer.model.onnx_classifier import INT8_FILE, preferred_onnx_file
 
 LIMITATIONS = """\
 - **Data.** FER2013 is 35,887 48x48 grayscale faces found by Google image search and labelled
@@ -114,6 +114,7 @@ def write_model_card(folder: str | Path, repo_id: str | None = None, shown_as: s
     )
     name = repo_id or folder.name
     timm_name = f"hf-hub:{repo_id}" if repo_id else f"local-dir:{where}"
+    registers = " (after `import fer.model.networks`, which registers this architecture)"
     lines = [
         f"# {name}: facial expression recognition ({arch})",
         "",
@@ -207,7 +208,7 @@ def write_model_card(folder: str | Path, repo_id: str | None = None, shown_as: s
         "With this project's `Predictor` (detects every face, crops it like FER2013, classifies):",
         "",
         "```python",
-        "from fer.predict import Predictor",
+        "from fer.pipeline.predict import Predictor",
         f"predictor = Predictor({(repo_id or where)!r})",
         'for face in predictor.predict("photo.jpg"):',
         "    print(face.box, face.top_k(3))",
@@ -215,9 +216,7 @@ def write_model_card(folder: str | Path, repo_id: str | None = None, shown_as: s
         "",
         f"In the app: `FER_MODEL={repo_id or where} python app.py`.",
         "",
-        "In plain timm, on a 48x48 grayscale face crop"
-        + (" (after `import fer.models`, which registers this architecture)" if arch.startswith("fernet") else "")
-        + ":",
+        "In plain timm, on a 48x48 grayscale face crop" + (registers if arch.startswith("fernet") else "") + ":",
         "",
         "```python",
         "import timm",

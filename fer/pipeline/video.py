@@ -2,7 +2,7 @@
 
 Frames are decoded one at a time by imageio's ffmpeg plugin (the ``imageio-ffmpeg`` wheel
 ships its own ffmpeg, so no system install is assumed) and analysed at up to
-``ANALYSED_FPS`` frames per second. Faces are followed by ``fer.tracking`` so each person
+``ANALYSED_FPS`` frames per second. Faces are followed by ``fer.pipeline.tracking`` so each person
 keeps a number, with scores smoothed over their own frames as in the Live tab. The clip's
 length and frame size are checked from its header before any frame is decoded.
 """
@@ -18,11 +18,11 @@ import imageio.v2 as imageio
 import numpy as np
 from PIL import Image
 
-from fer.annotate import draw_predictions
-from fer.api_types import VideoPrediction
-from fer.images import MAX_PIXELS, ImageError
-from fer.predict import FacePrediction, Predictor
-from fer.tracking import FaceTracker
+from fer.pipeline.annotate import draw_predictions
+from fer.pipeline.api_types import VideoPrediction
+from fer.pipeline.images import MAX_PIXELS, ImageError
+from fer.pipeline.predict import FacePrediction, Predictor
+from fer.pipeline.tracking import FaceTracker
 
 MAX_VIDEO_S = 60
 ANALYSED_FPS = 10  # at most this many frames per second of video are analysed (and written)
@@ -165,8 +165,12 @@ def write_csv(result: VideoResult, path: Path) -> Path:
 
 def plot_timeline(result: VideoResult, path: Path, max_people: int = 4) -> Path:
     """Each person's smoothed scores over time, one panel per person (the first ``max_people``)."""
-    from fer.annotate import colour_of
-    from fer.plots import plt  # matplotlib with the project's non-interactive backend
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    from fer.pipeline.annotate import colour_of
 
     people = result.people[:max_people] or [None]
     fig, axes = plt.subplots(len(people), 1, figsize=(8, 2.2 * len(people)), sharex=True, squeeze=False)

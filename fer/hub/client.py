@@ -3,7 +3,7 @@
 Every call goes through ``huggingface_hub``; the token comes from ``HF_TOKEN`` (or the
 user's ``huggingface-cli login``), never from a file in this repo. A repo holds exactly
 what a local checkpoint folder holds (``config.json``, ``model.safetensors``, the card,
-metrics and plots), so ``fer.checkpoint.load_checkpoint`` reads both. Failures become a
+metrics and plots), so ``fer.model.checkpoint.load_checkpoint`` reads both. Failures become a
 ``HubError`` with one sentence saying what went wrong and what to do; nothing local is
 touched by a failed push, and a push can simply be run again.
 """
@@ -25,8 +25,8 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from fer.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_config
-from fer.model_card import write_model_card
+from fer.hub.model_card import write_model_card
+from fer.model.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_config
 
 # What a push uploads, and a pull downloads: never pickles, code or training state.
 CHECKPOINT_PATTERNS = [CONFIG_FILE, WEIGHTS_FILE, "README.md", "*.json", "*.jsonl", "*.png", "*.txt", "*.onnx"]

@@ -6,10 +6,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fer.tracking import FaceTracker
+from fer.pipeline.tracking import FaceTracker
 
 if TYPE_CHECKING:
-    from fer.predict import FacePrediction
+    from fer.pipeline.predict import FacePrediction
 
 RATE_WINDOW = 20  # frames the shown rate is averaged over
 PANEL_EVERY_S = 0.2  # the panel and rate are redrawn at most this often

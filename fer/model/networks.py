@@ -5,7 +5,7 @@
 keeps the 48-pixel detail that ImageNet stems (stride 4) throw away, and three stages
 downsample 48 -> 24 -> 12 -> 6 before global pooling. Registering it with timm means
 ``timm.create_model("fernet_s")`` and ``timm.create_model("local-dir:run")`` build it like
-any stock model, once ``import fer.models`` has run.
+any stock model, once ``import fer.model.networks`` has run.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from timm.models import build_model_with_cfg, register_model
 from timm.models._registry import generate_default_cfgs
 from torch import nn
 
-from fer.labels import NUM_CLASSES
-from fer.preprocess import FER_MEAN, FER_STD
+from fer.model.labels import NUM_CLASSES
+from fer.model.preprocess import FER_MEAN, FER_STD
 
 
 def _conv_bn(in_chs: int, out_chs: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:

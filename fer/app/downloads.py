@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fer import limits
+from fer.app import limits
 
 DOWNLOADS = Path(tempfile.gettempdir()) / "fer-downloads"
 

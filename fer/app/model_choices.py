@@ -13,9 +13,15 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fer.checkpoint_info import CONFIG_FILE, EMBEDDED_CHECKPOINT, CheckpointError, CheckpointInfo, read_checkpoint_info
-from fer.faces import FaceDetector
-from fer.predict import Predictor, predictor_with_fallback
+from fer.model.checkpoint_info import (
+    CONFIG_FILE,
+    EMBEDDED_CHECKPOINT,
+    CheckpointError,
+    CheckpointInfo,
+    read_checkpoint_info,
+)
+from fer.pipeline.faces import FaceDetector
+from fer.pipeline.predict import Predictor, predictor_with_fallback
 
 CHECKPOINTS = EMBEDDED_CHECKPOINT.parent
 log = logging.getLogger(__name__)

@@ -2,23 +2,22 @@
 
 The app serves a checkpoint that has an ONNX export with onnxruntime alone, so it must be
 able to find, check and describe a checkpoint without importing torch (which alone costs
-about 700 MB of memory and seconds of start-up). ``fer.checkpoint`` builds the torch model
+about 700 MB of memory and seconds of start-up). ``fer.model.checkpoint`` builds the torch model
 from the same description when training, evaluation or Grad-CAM need it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer.preprocess import Preprocess
+from fer.model.preprocess import Preprocess
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 # The model shipped with the project: what the app serves when FER_MODEL is not set.
-EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "fernet_s"
+EMBEDDED_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "fernet_s"
 
 # The only ``model_args`` a checkpoint may pass to ``timm.create_model``, with plain values.
 # Others are refused: ``checkpoint_path`` or ``pretrained_cfg_overlay`` would make timm read
@@ -85,30 +84,3 @@ def read_checkpoint_info(folder: str | Path) -> CheckpointInfo:
         config=config,
         folder=folder,
     )
-
-
-def resolve_checkpoint(
-    reference: str | Path | None = None, revision: str | None = None, wait_s: float | None = None
-) -> Path:
-    """A checkpoint's local folder, by folder or Hub repo id; default ``$FER_MODEL`` or the embedded one.
-
-    A repo id may carry its revision as timm writes it, ``user/repo@branch-or-commit``;
-    it is downloaded (or found in the Hub cache) by ``fer.hub``, given up after ``wait_s``
-    seconds if set (the app's start), else for as long as the Hub client keeps retrying.
-    """
-    reference = reference or os.environ.get("FER_MODEL") or EMBEDDED_CHECKPOINT
-    path = Path(reference).expanduser()
-    if path.is_dir() or not _looks_like_repo_id(str(reference)):
-        return path
-    from fer.hub import download_checkpoint, download_checkpoint_within
-
-    repo_id, _, pinned = str(reference).partition("@")
-    revision = revision or pinned or None
-    if wait_s is None:
-        return download_checkpoint(repo_id, revision)
-    return download_checkpoint_within(wait_s, repo_id, revision)
-
-
-def _looks_like_repo_id(text: str) -> bool:
-    text = text.removeprefix("hf-hub:")
-    return text.count("/") == 1 and not text.startswith((".", "/", "~"))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from fer.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE
+from fer.model.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model_int8.onnx"
@@ -46,7 +46,7 @@ class OnnxClassifier:
     def probabilities(self, faces: np.ndarray, flip: bool = False) -> np.ndarray:
         """uint8 faces (N x size x size) -> softmax probabilities (N x C), float32.
 
-        The same arithmetic as ``fer.transforms.to_model_input`` then softmax, so the
+        The same arithmetic as ``fer.model.transforms.to_model_input`` then softmax, so the
         numbers match the torch path; ``flip`` averages with the mirrored faces.
         """
         x = (faces[:, None].astype(np.float32) / 255.0 - self.mean) / self.std

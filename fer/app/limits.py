@@ -16,8 +16,6 @@ MODEL_WORKERS = int(os.environ.get("FER_MODEL_WORKERS", "2"))  # events running 
 CACHE_SWEEP_S = 300  # how often uploads and outputs are swept from the cache ...
 CACHE_MAX_AGE_S = 600  # ... removing those older than this
 LIVE_TIME_LIMIT_S = 120  # one Live stream's length; start it again to go on
-# How long the app's start waits for FER_MODEL from the Hub before serving the embedded model.
-HUB_WAIT_S = float(os.environ.get("FER_HUB_WAIT_S", "60"))
 
 # Passed to every event that runs a network: one shared slot pool.
 MODEL_EVENTS = {"concurrency_id": "model", "concurrency_limit": MODEL_WORKERS}

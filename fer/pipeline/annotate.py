@@ -13,9 +13,9 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from fer.faces import CropFrame
-from fer.labels import display_name
-from fer.predict import FacePrediction
+from fer.model.labels import display_name
+from fer.pipeline.faces import CropFrame
+from fer.pipeline.predict import FacePrediction
 
 # One colour per expression, so a glance at the boxes shows the mood of a group.
 COLOURS = {

@@ -1,7 +1,7 @@
 """A checkpoint's torch network as an ONNX file: the one export every caller shares.
 
 ``python -m train.export`` writes it beside the weights and checks it on validation; the
-app writes it on first load for a checkpoint that has none (``fer.predict``), so that
+app writes it on first load for a checkpoint that has none (``fer.pipeline.predict``), so that
 the next start serves it with onnxruntime alone. The file takes ``faces`` (N x C x H x W
 float32: pixels scaled to 0..1, then (x - mean) / std) and returns ``logits``, with a
 dynamic batch; its metadata holds the labels and the preprocessing constants.
@@ -17,9 +17,9 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from fer.atomic import atomic_write
-from fer.checkpoint import LoadedModel
-from fer.device import contiguous_copy
+from fer.model.checkpoint import LoadedModel
+from fer.utils.atomic import atomic_write
+from fer.utils.device import contiguous_copy
 
 OPSET = 18
 INPUT_DESCRIPTION = "faces: N x C x H x W float32, pixels scaled to 0..1 then (x - mean) / std"

@@ -3,7 +3,7 @@
 Works for any timm CNN, because every timm model splits into ``forward_features`` (the
 last convolutional feature map) and ``forward_head``: the heatmap is that map weighted
 by the gradient of the class score, averaged over each channel (Selvaraju et al. 2017).
-Painting the heatmaps (``fer.annotate``) needs no torch; computing them does.
+Painting the heatmaps (``fer.pipeline.annotate``) needs no torch; computing them does.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fer.checkpoint import LoadedModel
-from fer.transforms import to_model_input
+from fer.model.checkpoint import LoadedModel
+from fer.model.transforms import to_model_input
 
 
 def grad_cam(loaded: LoadedModel, crops: np.ndarray, class_indices: list[int]) -> np.ndarray:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from PIL import Image
 
-from fer.labels import FACE_SIZE
+from fer.model.labels import FACE_SIZE
 
 if TYPE_CHECKING:
     import onnx

@@ -2,7 +2,7 @@
 
 A training run's folder, ``checkpoints/<name>/`` and a Hub repo all hold the same two
 files, so one loader serves all three, and plain timm can read them too
-(``timm.create_model("local-dir:<folder>", pretrained=True)`` after ``import fer.models``).
+(``timm.create_model("local-dir:<folder>", pretrained=True)`` after ``import fer.model.networks``).
 Only safetensors weights are ever read: a folder holding nothing but a pickle
 (``pytorch_model.bin``) is refused rather than unpickled.
 """
@@ -22,16 +22,15 @@ from safetensors.torch import load_file, save_file
 from timm.models._hub import save_config_for_hf
 from torch import nn
 
-from fer.atomic import commit_file
-from fer.checkpoint_info import (  # noqa: F401  (CheckpointError and the file names are part of this API)
+from fer.model.checkpoint_info import (  # noqa: F401  (CheckpointError and the file names are part of this API)
     CONFIG_FILE,
     WEIGHTS_FILE,
     CheckpointError,
     CheckpointInfo,
     read_checkpoint_info,
-    resolve_checkpoint,
 )
-from fer.preprocess import Preprocess
+from fer.model.preprocess import Preprocess
+from fer.utils.atomic import commit_file
 
 
 @dataclass
@@ -88,7 +87,7 @@ def write_config(model: nn.Module, path: Path, label_names: list[str], preproces
 
 def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Build the model described by ``folder``'s config and load its safetensors weights."""
-    import fer.models  # noqa: F401  (registers custom architectures before timm looks them up)
+    import fer.model.networks  # noqa: F401  (registers custom architectures before timm looks them up)
 
     info = read_checkpoint_info(folder)
     folder, config = info.folder, info.config
@@ -108,8 +107,3 @@ def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> L
     model.pretrained_cfg = {**getattr(model, "pretrained_cfg", {}), **config["pretrained_cfg"]}
     model.to(device).eval()
     return LoadedModel(**vars(info), model=model)
-
-
-def load_model(reference: str | Path | None = None, revision: str | None = None) -> LoadedModel:
-    """A checkpoint's torch model by local folder or Hub repo id (see ``resolve_checkpoint``)."""
-    return load_checkpoint(resolve_checkpoint(reference, revision))

@@ -1,7 +1,7 @@
 """The page's image inputs: an image Gradio cannot open is refused in one sentence, not "Error".
 
 Gradio opens every uploaded photo and streamed frame with Pillow before the app sees it,
-and Pillow refuses images over ``fer.images.MAX_PIXELS`` from their header (see there).
+and Pillow refuses images over ``fer.pipeline.images.MAX_PIXELS`` from their header (see there).
 Raised inside Gradio, that refusal (or a file that is no image at all) would reach the page
 as a bare "Error" and the log as a traceback; ``refuse_unreadable_in_one_sentence`` makes it
 the sentence ``/predict`` gives, logged in one line, shown until closed (``duration=None``:
@@ -17,7 +17,7 @@ import logging
 import gradio as gr
 from PIL import Image
 
-from fer.images import DAMAGED_IMAGE, NOT_AN_IMAGE, TOO_MANY_PIXELS
+from fer.pipeline.images import DAMAGED_IMAGE, NOT_AN_IMAGE, TOO_MANY_PIXELS
 
 log = logging.getLogger("fer.app")
 

@@ -5,7 +5,7 @@ optionally under ``images/`` or one top folder), the original ``fer2013.csv``, o
 ``.npz`` of arrays (``<split>_images`` N x 48 x 48 uint8, ``<split>_labels`` in the
 canonical class order), which is how ``scripts/device_run.py`` ships data to a GPU.
 Whatever the source, a split is decoded once into ``images`` (N x 48 x 48 uint8) and
-``labels`` (N int64, canonical order of ``fer.labels``) and cached on disk, keyed by
+``labels`` (N int64, canonical order of ``fer.model.labels``) and cached on disk, keyed by
 the source's content, so later runs start in seconds. The cache holds plain arrays in
 an ``.npz`` read with ``allow_pickle=False``: nothing executable is ever loaded.
 
@@ -28,9 +28,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from fer.atomic import atomic_write
-from fer.images import ImageError, open_image, to_gray
-from fer.labels import CLASS_NAMES, CSV_CODE_TO_INDEX, FACE_SIZE, NUM_CLASSES, class_index
+from fer.model.labels import CLASS_NAMES, CSV_CODE_TO_INDEX, FACE_SIZE, NUM_CLASSES, class_index
+from fer.pipeline.images import ImageError, open_image, to_gray
+from fer.utils.atomic import atomic_write
 
 SPLITS = ("train", "validation", "test")
 # Folder names accepted for each split, in order of preference. A Kaggle download with

@@ -1,7 +1,7 @@
 """Predictor: image in, every face's box and expression scores out.
 
 One ``Predictor`` per process: it opens the checkpoint once (a local folder, or a Hub id
-via ``fer.hub``), detects faces, crops them the way FER2013 was cropped, and classifies
+via ``fer.hub.client``), detects faces, crops them the way FER2013 was cropped, and classifies
 all faces of an image in one batch. It holds no per-call state, so concurrent calls
 from the app's worker threads are safe.
 
@@ -23,28 +23,27 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from fer.api_types import FaceResult
-from fer.checkpoint_info import (
+from fer.hub.resolve import HUB_WAIT_S, resolve_checkpoint
+from fer.model.checkpoint_info import (
     EMBEDDED_CHECKPOINT,
     CheckpointInfo,
     read_checkpoint_info,
-    resolve_checkpoint,
 )
-from fer.faces import CropFrame, Face, FaceDetector, align_face, default_detector
-from fer.images import input_scale, open_image, to_rgb
-from fer.labels import FACE_SIZE
-from fer.limits import HUB_WAIT_S
-from fer.onnx_classifier import (
+from fer.model.labels import FACE_SIZE
+from fer.model.onnx_classifier import (
     OnnxClassifier,
     OnnxModelError,
     exported_copy_path,
     load_onnx_classifier,
     preferred_onnx_file,
 )
-from fer.uncertainty import read_uncertainty
+from fer.pipeline.api_types import FaceResult
+from fer.pipeline.faces import CropFrame, Face, FaceDetector, align_face, default_detector
+from fer.pipeline.images import input_scale, open_image, to_rgb
+from fer.pipeline.uncertainty import read_uncertainty
 
 if TYPE_CHECKING:
-    from fer.checkpoint import LoadedModel
+    from fer.model.checkpoint import LoadedModel
 
 # Larger inputs are reduced to this on decoding: faces in them stay far above the model's
 # 48 px, and a 50-megapixel upload costs tens of megabytes instead of hundreds.
@@ -79,13 +78,13 @@ class TorchModel:
 
     def __init__(self, info: CheckpointInfo):
         self.info = info
-        self._loaded = info if hasattr(info, "model") else None  # already a fer.checkpoint.LoadedModel
+        self._loaded = info if hasattr(info, "model") else None  # already a fer.model.checkpoint.LoadedModel
         self._lock = threading.Lock()
 
     def get(self) -> LoadedModel:
         with self._lock:
             if self._loaded is None:
-                from fer.checkpoint import load_checkpoint
+                from fer.model.checkpoint import load_checkpoint
 
                 self._loaded = load_checkpoint(self.info.folder)
             return self._loaded
@@ -95,7 +94,7 @@ class Predictor:
     """Detect, crop and classify every face in an image.
 
     The classifier runs in onnxruntime when the checkpoint has an ONNX export (see
-    ``fer.onnx_classifier``) or one can be made, else in torch; ``serving`` says which, and
+    ``fer.model.onnx_classifier``) or one can be made, else in torch; ``serving`` says which, and
     ``notice`` why an export that is present could not be used.
     """
 
@@ -153,7 +152,7 @@ class Predictor:
     def predict(self, image: bytes | str | Path | Image.Image) -> list[FacePrediction]:
         """All faces, largest first; if none is found, the whole image as one face.
 
-        Raises ``fer.images.ImageError`` with a user-facing sentence for bad input.
+        Raises ``fer.pipeline.images.ImageError`` with a user-facing sentence for bad input.
         """
         img = open_image(image, max_side=WORKING_SIDE)
         scale = input_scale(img)
@@ -186,7 +185,7 @@ class Predictor:
         """48x48 uint8 faces (N x 48 x 48) -> probabilities (N x C)."""
         if self.onnx is not None:
             return self.onnx.probabilities(crops, flip=self.flip_tta)
-        from fer.inference import numpy_probabilities
+        from fer.model.inference import numpy_probabilities
 
         return numpy_probabilities(self.loaded, crops, tta="flip" if self.flip_tta else "none")
 
@@ -218,7 +217,7 @@ def export_on_first_load(torch_model: TorchModel) -> Path:
     """The export made for a checkpoint that ships none: found in the cache, or made now (once)."""
     path = exported_copy_path(torch_model.info.folder)
     if not path.is_file():
-        from fer.onnx_export import export_checked
+        from fer.model.onnx_export import export_checked
 
         try:
             export_checked(torch_model.get(), path)

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from fer.checkpoint import LoadedModel
-from fer.device import full_float32, inference_compute
-from fer.preprocess import Preprocess
-from fer.transforms import to_model_input, tta_views
+from fer.model.checkpoint import LoadedModel
+from fer.model.preprocess import Preprocess
+from fer.model.transforms import to_model_input, tta_views
+from fer.utils.device import full_float32, inference_compute
 
 
 @torch.inference_mode()
@@ -27,7 +27,7 @@ def class_probabilities(
 ) -> torch.Tensor:
     """uint8 faces (N x 48 x 48, on any device) -> softmax probabilities (N x C, float32).
 
-    ``tta`` ("none", "flip", "tencrop"; see ``fer.transforms.tta_views``) averages the
+    ``tta`` ("none", "flip", "tencrop"; see ``fer.model.transforms.tta_views``) averages the
     probabilities of several views of each face.
     """
     compute = inference_compute(model)

@@ -1,6 +1,6 @@
 """What a model expects of its input, without torch: size and normalisation constants.
 
-The app's serving path (onnxruntime) and the torch path (``fer.transforms``) read the
+The app's serving path (onnxruntime) and the torch path (``fer.model.transforms``) read the
 same ``Preprocess``, from the checkpoint's ``pretrained_cfg``, so a plain-timm user gets
 the same numbers through ``timm.data.resolve_data_config``.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Pixel statistics of the FER2013 training split (measured: `fer.data.load_split`).
+# Pixel statistics of the FER2013 training split (measured: `train.data.load_split`).
 FER_MEAN = (0.5136,)
 FER_STD = (0.3067,)
 

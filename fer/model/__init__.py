@@ -1,0 +1,8 @@
+"""The model contract: what a checkpoint is, and how any caller turns faces into scores.
+
+- ``labels``: the seven classes in their one order; ``preprocess``: size and normalisation.
+- ``checkpoint_info``: a checkpoint folder read without torch; ``checkpoint``: its torch model.
+- ``networks``: timm models, with our compact ``fernet_*`` registered.
+- ``transforms`` and ``inference``: the one torch path from uint8 faces to probabilities.
+- ``onnx_export`` and ``onnx_classifier``: the same network written to and served by onnxruntime.
+"""
