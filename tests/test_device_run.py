@@ -20,16 +20,17 @@ from train.data import load_split
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import device_run  # noqa: E402
+from gpu import packing, plans, results, runner  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
 def test_packing_is_lossless_on_real_faces(fer_zip, tmp_path):
     faces = load_split(fer_zip, "validation", progress=False).images[::7]
-    assert np.array_equal(device_run.decode_residuals(device_run.encode_residuals(faces)), faces)
+    assert np.array_equal(packing.decode_residuals(packing.encode_residuals(faces)), faces)
 
-    packed = device_run.pack(str(fer_zip), tmp_path / "packed.xz", limit=300)
-    arrays = np.load(device_run.unpack(packed, tmp_path / "data.npz"))
+    packed = packing.pack(str(fer_zip), tmp_path / "packed.xz", limit=300)
+    arrays = np.load(packing.unpack(packed, tmp_path / "data.npz"))
     assert arrays["train_images"].shape == (300, 48, 48) and arrays["validation_images"].dtype == np.uint8
     assert len(np.unique(arrays["train_labels"])) == 7  # the limit keeps every class
     # The unpacked file is a data source like any other.
@@ -44,20 +45,20 @@ def test_fitting_lowers_each_runs_epochs_to_end_within_the_budget():
     }
     epoch_s = {"quick": 2.0, "slow": 4.0, "short": 2.0}
     # The probe ran 2 epochs in 30 s: the quick run spent 26 s starting, the slow one 22 s.
-    fitted = device_run.fitted_plan(plan, epoch_s, probe_wall_s=30, left_s=545)
-    affordable = {"quick": int((545 - device_run.GRACE_S - 26) * device_run.FIT_MARGIN / 2.0), "slow": 95}
+    fitted = runner.fitted_plan(plan, epoch_s, probe_wall_s=30, left_s=545)
+    affordable = {"quick": int((545 - runner.GRACE_S - 26) * runner.FIT_MARGIN / 2.0), "slow": 95}
     assert fitted["quick"] == f"--model fernet_s --epochs {affordable['quick']} --lr 2e-3"
-    assert device_run.planned_epochs(fitted["slow"]) == affordable["slow"]
+    assert plans.planned_epochs(fitted["slow"]) == affordable["slow"]
     assert fitted["short"] == "--epochs 5"  # a plan's epochs are an upper bound
-    assert device_run.fitted_plan({"late": "--epochs 9"}, {"late": 50.0}, 60, left_s=50) == {"late": "--epochs 1"}
+    assert runner.fitted_plan({"late": "--epochs 9"}, {"late": 50.0}, 60, left_s=50) == {"late": "--epochs 1"}
 
 
 def test_weights_too_large_to_come_back_travel_in_half_precision(tmp_path):
     model = create_model("fernet_m").eval()  # 6.9M parameters: 26 MiB in fp32
     save_checkpoint(model, tmp_path / "run", list(CLASS_NAMES), Preprocess())
-    assert (tmp_path / "run" / "model.safetensors").stat().st_size > device_run.MAX_FILE_BYTES
-    assert device_run._pack_checkpoint(tmp_path / "run", tmp_path / "run.tar.gz")
-    assert (tmp_path / "run.tar.gz").stat().st_size <= device_run.MAX_FILE_BYTES
+    assert (tmp_path / "run" / "model.safetensors").stat().st_size > results.MAX_FILE_BYTES
+    assert results._pack_checkpoint(tmp_path / "run", tmp_path / "run.tar.gz")
+    assert (tmp_path / "run.tar.gz").stat().st_size <= results.MAX_FILE_BYTES
     with tarfile.open(tmp_path / "run.tar.gz") as tar:
         tar.extractall(tmp_path / "back", filter="data")
     back = load_checkpoint(tmp_path / "back" / "run").model
@@ -87,35 +88,35 @@ def test_dry_run_trains_every_config_and_returns_at_most_8_files(tmp_path):
     assert summary["runs"]["tiny-b"]["epochs_asked"] == 1  # fitted within the budget, the plan's bound kept
     with tarfile.open(out / "tiny-a.tar.gz") as tar:
         assert {"tiny-a/model.safetensors", "tiny-a/config.json"} <= set(tar.getnames())
-    assert all(p.stat().st_size <= device_run.MAX_FILE_BYTES for p in out.iterdir())
+    assert all(p.stat().st_size <= results.MAX_FILE_BYTES for p in out.iterdir())
 
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)  # a warm machine's next call
     assert again.stdout.count("finished earlier") == 3, again.stdout + again.stderr
 
 
-@pytest.mark.parametrize("plan", sorted(device_run.PLANS))
+@pytest.mark.parametrize("plan", sorted(plans.PLANS))
 def test_every_plan_passes_the_trainers_checks_and_names_only_earlier_runs(plan, tmp_path):
     """A typo in a plan would otherwise be found on a lent GPU, in its probe. A run may name a run
     of an earlier stage, or of another plan (a follow-up call on the still-warm machine)."""
     from train.args import build_parser, check_args
 
     other_plans = {
-        name for key, stages in device_run.PLANS.items() if key != plan for _, runs in stages for name in runs
+        name for key, stages in plans.PLANS.items() if key != plan for _, runs in stages for name in runs
     }
     earlier: set[str] = set()
-    for _, runs in device_run.PLANS[plan]:
+    for _, runs in plans.PLANS[plan]:
         for name, flags in runs.items():
             references = {word[1:] for word in flags.split() if word.startswith("@")}
             unknown = references - earlier - other_plans
             assert not unknown, f"{name} names {unknown}: no earlier stage or other plan runs them"
-            argv = device_run.with_references(flags, tmp_path).split() + ["--data", "x", "--out", str(tmp_path / name)]
+            argv = plans.with_references(flags, tmp_path).split() + ["--data", "x", "--out", str(tmp_path / name)]
             check_args(build_parser().parse_args(argv))
         earlier |= set(runs)
 
 
 def test_a_plan_whose_stored_targets_are_not_here_is_refused_before_anything_runs(monkeypatch, tmp_path):
     plan = [(1.0, {"taught": "--soft-targets .devdata/absent.npz --epochs 1", "plain": "--epochs 1"})]
-    monkeypatch.setitem(device_run.PLANS, "absent-targets", plan)
+    monkeypatch.setitem(plans.PLANS, "absent-targets", plan)
     packed = tmp_path / "packed.xz"
     packed.write_bytes(b"checked after the targets")
     argv = ["run", "--plan", "absent-targets", "--packed", str(packed), "--work", str(tmp_path), "--out", str(tmp_path)]
