@@ -26,7 +26,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-from bench_app import photo_bytes  # noqa: E402
+from app_bench.common import photo_bytes  # noqa: E402
 
 from fer.pipeline.faces import INT8_GRAPH, THRESHOLDS, CenterFaceDetector  # noqa: E402
 from fer.pipeline.predict import Predictor  # noqa: E402
