@@ -36,11 +36,8 @@ from train.data import load_split, subsample
 from train.evaluate import model_targets
 
 INT8_MAX_LOSS = 0.003  # the validation accuracy int8 may cost (a fraction) and still be kept
-# Training faces, stratified, that set the int8 activation ranges: 512 cost fernet_s (run 10)
-# 0.33 points of validation accuracy, 1,024 0.22, 2,048 none (18 s instead of 7); the
-# distilled run 12 lost 0.45 points with 2,048 and 0.17 with 4,096 (about 40 s); run 37 lost 0.39
-# with 4,096 and 0.14 with 8,192 (percentile calibration 0.22, entropy 0.42; leaving the first or
-# last layer in fp32 0.42-0.53). MinMax over more faces widens the ranges, which these models like.
+# Training faces, stratified, that set the int8 activation ranges: MinMax over more faces widens
+# the ranges, which these models like; 8,192 cost the least accuracy (docs/benchmarks.md, int8).
 CALIBRATION_FACES = 8192
 
 

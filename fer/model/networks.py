@@ -119,7 +119,7 @@ default_cfgs = generate_default_cfgs(
 FERNET_VARIANTS: dict[str, dict] = {
     # ~0.1M parameters: for tests and quick experiments on a CPU.
     "fernet_t": dict(stem_width=16, widths=(32, 64, 128), depths=(1, 1, 1)),
-    # ~2.2M parameters (8.9 MB fp32): the default, under 10 MB and ~3.5 ms per face on 2 cores.
+    # ~2.2M parameters: the default, small enough for a CPU or a browser (bench/onnx.json).
     "fernet_s": dict(stem_width=32, widths=(64, 128, 224), depths=(1, 2, 2)),
     # wider, for distillation teachers and GPU experiments.
     "fernet_m": dict(stem_width=48, widths=(96, 192, 384), depths=(2, 3, 2)),

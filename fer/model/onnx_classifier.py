@@ -2,9 +2,9 @@
 
 ``python -m train.export`` writes ``model.onnx`` beside a checkpoint's weights, and
 ``model_int8.onnx`` when int8 costs at most 0.3 points of validation accuracy (its
-``export.json`` says so). Served this way a face costs 0.6 ms (int8) or 1.8 ms (fp32)
-instead of torch's 6 ms on 2 cores, with the same numbers as torch up to rounding. This
-module needs numpy and onnxruntime only; every file is checked against the checkpoint's
+``export.json`` says so). Served this way a face costs a fraction of torch's time
+(bench/app.json, ratio_classifier_torch_vs_served), with the same numbers as torch up to
+rounding. This module needs numpy and onnxruntime only; every file is checked against the checkpoint's
 contract (labels, input size, class count) before it is used.
 """
 
@@ -88,8 +88,7 @@ def load_onnx_classifier(
     """Open ``path`` and check it against what the checkpoint promises; OnnxModelError if not.
 
     One thread by default: a few faces take under a millisecond, and a pool's threads
-    spin-waiting after each run took the cores from the face detector (one face end to end:
-    91 ms with 2 threads, 58 ms with 1, on 2 cores).
+    spin-waiting after each run take the cores from the face detector (docs/benchmarks.md).
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

@@ -65,8 +65,8 @@ def centerface_model() -> onnx.ModelProto:
 
     Its old exporter also listed every weight as a graph input, which tells onnxruntime the
     weights may be overridden at run time, so it cannot fold or fuse them. Dropping them from
-    the inputs changes no output (max difference 7e-7) and makes the detector over 2x faster
-    (39 to 18 ms for a 640x480 photo on 2 cores, bench/app.json)."""
+    the inputs changes no output and makes the detector much faster (bench/app.json,
+    ratio_detector_as_shipped_vs_served)."""
     import onnx
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
@@ -90,9 +90,8 @@ def merge_output_heads(model: onnx.ModelProto) -> onnx.ModelProto:
     """The four 1x1 head convolutions (heatmap, box scale, offset, landmarks), which all read
     the same feature map, as one convolution whose 15 channels are split into the four outputs.
 
-    The outputs are bit for bit the same. onnxruntime no longer converts that feature map
-    for each head separately, which saves 1.3 ms of the int8 detector's 16 on a 640x480
-    photo (onnxruntime's profiler; docs/faces.md)."""
+    The outputs are bit for bit the same, and onnxruntime no longer converts that feature map
+    for each head separately (docs/faces.md has the profile)."""
     from onnx import helper, numpy_helper
 
     graph = model.graph
@@ -125,18 +124,15 @@ def merge_output_heads(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-# Photos are detected at this long side. Smaller sides cost less (6.1 ms at 320 against 12.6 ms
-# at 640 for a 640x480 photo with four faces, in int8) but miss small faces: of validation faces
-# pasted at 64 px into 640x480 scenes, 640 finds 96%, 384 89% and 320 62%, while the accuracy on the
-# faces found does not change beyond noise (scripts/bench_app.py's "detector_sides_on_validation_faces").
-# A missed face is worse than a slower answer for a photo, so photos keep 640; Live frames,
-# with faces near the camera, use 320 for speed.
+# Photos are detected at 640: smaller sides are faster but miss small faces (640 finds 96% of
+# 64 px faces, 320 62%: bench/app.json, detector_sides_on_validation_faces), and for a photo a
+# missed face is worse than a slower answer. Live, with faces near the camera, uses 320.
 PHOTO_DETECTION_SIDE = 640
 
 
-# CenterFace quantised to int8 by scripts/quantize_detector.py: about 1.7x faster on 2 cores.
-# Its face scores run a little under float32's, so it detects at 0.4 where float32 uses 0.5;
-# at those thresholds both find the same share of small faces (scripts/bench_app.py).
+# CenterFace quantised to int8 by scripts/quantize_detector.py, for speed (bench/app.json,
+# ratio_detector_float32_vs_served). Its face scores run a little under float32's, so it
+# detects at a lower threshold, where both find the same share of small faces.
 INT8_GRAPH = Path(__file__).with_name("centerface_int8.onnx")
 THRESHOLDS = {"int8": 0.4, "float32": 0.5}
 OUTPUTS = ["537", "538", "539", "540"]  # heatmap, box scale, offset, landmarks

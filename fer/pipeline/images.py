@@ -102,7 +102,7 @@ def _high_bit_depth_to_8bit(img: Image.Image) -> Image.Image:
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any mode -> RGB; transparent regions become white, as a viewer would show them.
 
-    An RGB image is returned as it is, not copied (0.15 ms a 640x480 frame): do not draw on it.
+    An RGB image is returned as it is, not copied (a Live frame would pay for the copy): do not draw on it.
     """
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         img = _high_bit_depth_to_8bit(img)

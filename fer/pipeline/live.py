@@ -41,13 +41,11 @@ class Keyframe:
     """The faces last detected and labelled in a stream, with their people's numbers: drawn again
     on the frames until the next detection.
 
-    Why: detecting and classifying are nearly all of the server's own work per Live frame (on a
-    320x240 webcam view, 8.4 ms a frame when every frame is detected, 4.6 ms on average when
-    every second one is: ``live_frame_*`` in bench/app.json), and a face moves little in a
-    frame's 33 ms: on the example clip (24 frames/s), the box from the frame before overlaps a
-    fresh detection by IoU 0.97 on average (``live_held_boxes``). The labels are not read from the
-    newer frame through the older box: a crop a few pixels off sways the classifier more than
-    the face's expression changes in 33 ms.
+    Why: detecting and classifying are nearly all of the server's own work per Live frame
+    (bench/app.json, ``live_frame_*``), and a face moves little between two frames, so the held
+    box stays close to where a fresh detection would put it (``live_held_boxes``). The labels are
+    not read from the newer frame through the older box: a crop a few pixels off sways the
+    classifier more than the face's expression changes in one frame.
     """
 
     size: tuple[int, int]  # the frame's (width, height): a frame of another size is detected afresh
