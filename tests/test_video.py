@@ -11,7 +11,8 @@ from gradio_client import Client, handle_file
 from PIL import Image
 from skimage import data
 
-import app
+from fer.app.examples import EXAMPLES
+from fer.app.video import analyse_video_file
 from fer.model.labels import CLASS_NAMES
 from fer.pipeline.video import MAX_VIDEO_S, VideoError, open_video
 
@@ -47,7 +48,7 @@ def test_predict_video_follows_each_person_through_the_clip(app_server, two_peop
 
 
 def test_the_video_tab_gives_an_annotated_clip_a_timeline_and_a_csv(two_people_clip):
-    annotated, timeline, download, status = app.analyse_video_file(two_people_clip, progress=lambda *a, **k: None)
+    annotated, timeline, download, status = analyse_video_file(two_people_clip, progress=lambda *a, **k: None)
     assert "**2** people" in status and "**20** frames" in status
     reader, meta = open_video(annotated)
     assert meta["size"] == (640, 360) and reader.count_frames() == 20
@@ -62,19 +63,19 @@ def test_a_clip_over_the_length_limit_is_refused_before_decoding(tmp_path):
     clip = write_clip(tmp_path / "long.mp4", tiny, fps=1)
     with pytest.raises(VideoError, match=f"we accept up to {MAX_VIDEO_S} s"):
         open_video(clip)
-    *_, status = app.analyse_video_file(clip, progress=lambda *a, **k: None)
+    *_, status = analyse_video_file(clip, progress=lambda *a, **k: None)
     assert status.startswith("⚠️ Cannot use this file: the video is") and str(tmp_path) not in status
 
 
 def test_a_file_that_is_no_video_gets_one_sentence(tmp_path):
     (tmp_path / "notes.mp4").write_text("not a video")
-    *_, status = app.analyse_video_file(str(tmp_path / "notes.mp4"), progress=lambda *a, **k: None)
+    *_, status = analyse_video_file(str(tmp_path / "notes.mp4"), progress=lambda *a, **k: None)
     assert status == "⚠️ Cannot use this file: not a readable video: not a format we recognise, or the file is damaged."
 
 
 def test_the_example_clip_follows_one_woman_from_tears_to_laughter():
-    clip = app.EXAMPLES / "video" / "tears_to_laughter.mp4"
-    *_, download, status = app.analyse_video_file(str(clip), progress=lambda *a, **k: None)
+    clip = EXAMPLES / "video" / "tears_to_laughter.mp4"
+    *_, download, status = analyse_video_file(str(clip), progress=lambda *a, **k: None)
     assert "**1** person" in status
     rows = list(csv.DictReader(open(download.value["path"])))  # noqa: SIM115
     assert f"**{len(rows)}** frames" in status  # she is found in every analysed frame
