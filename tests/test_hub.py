@@ -19,6 +19,7 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from fer.app.text import plain
 from fer.model.checkpoint_info import EMBEDDED_CHECKPOINT
 from tests.app_server import running_app
 from tests.conftest import ROOT, TINY_RUN_FLAGS
@@ -356,7 +357,8 @@ def test_app_with_a_stalled_hub_falls_back_to_the_embedded_model_visibly(hub, pu
     finally:
         hub.stall_seconds = 0
     assert result["model"] == "fernet_s"  # the embedded model
-    assert "Could not load FER_MODEL='tester/fer' (the Hub did not deliver tester/fer within 3 s)" in config
+    notice = "Could not load FER_MODEL='tester/fer' (the Hub did not deliver tester/fer within 3 s)"
+    assert json.dumps(plain(notice))[1:-1] in config  # shown as text: Markdown's characters escaped
     assert "serving the embedded model" in config
 
 

@@ -16,6 +16,7 @@ from fer.app.api import predict_api
 from fer.app.live import analyse_frame
 from fer.app.photo import analyse_photo, render_photo, with_heatmaps
 from fer.app.served import served_models
+from fer.app.text import plain
 from fer.app.video import analyse_video_file
 from fer.model.labels import CLASS_NAMES
 from tests.conftest import ROOT
@@ -115,9 +116,12 @@ def test_a_bad_file_leaves_one_sentence_in_the_status_line(tmp_path):
 
 
 def test_a_model_that_is_not_offered_is_refused_in_one_sentence_everywhere():
-    sentence = "⚠️ Cannot use this model: there is no model '../fernet_s' here; choose one of fernet_s."
-    assert analyse_photo(FOUR_FACES, False, "../fernet_s") == {"status": sentence}
-    assert describe_model("../fernet_s")[0] == sentence
+    reason = "there is no model '../fernet_s' here; choose one of fernet_s"
+    sentence = f"⚠️ Cannot use this model: {reason}."
+    as_markdown = f"⚠️ Cannot use this model: {plain(reason)}."  # the reason shown as text, not Markdown
+    assert as_markdown == "⚠️ Cannot use this model: there is no model '../fernet\\_s' here; choose one of fernet\\_s."
+    assert analyse_photo(FOUR_FACES, False, "../fernet_s") == {"status": as_markdown}
+    assert describe_model("../fernet_s")[0] == as_markdown
     frame = np.asarray(Image.open(FOUR_FACES).convert("RGB"))
-    assert analyse_frame(frame, None, "../fernet_s")[1].header == sentence
-    assert analyse_video_file(FOUR_FACES, "../fernet_s", progress=lambda *a, **k: None)[3] == sentence
+    assert analyse_frame(frame, None, "../fernet_s")[1].header == sentence  # a label's header: plain text already
+    assert analyse_video_file(FOUR_FACES, "../fernet_s", progress=lambda *a, **k: None)[3] == as_markdown

@@ -15,12 +15,14 @@ from pathlib import Path
 
 from fer.model.checkpoint_info import CheckpointError
 from fer.pipeline.predict import Predictor
-from fer.pipeline.uncertainty import UNCERTAINTY_FILE, choose_threshold
+from fer.pipeline.uncertainty import UNCERTAINTY_FILE, check_uncertainty, choose_threshold
 from train.data import load_split
 from train.evaluate import model_targets
 
 
 def calibrate(folder: str | Path, data: str | Path) -> dict:
+    """Measure the threshold and write it; CheckpointError (and no file) when there is none to
+    state, as when the model is right more often than not at every confidence."""
     predictor = Predictor(Path(folder))
     validation = load_split(data, "validation", progress=False)
     keep, targets = model_targets(validation.labels, predictor.label_names)
@@ -30,7 +32,13 @@ def calibrate(folder: str | Path, data: str | Path) -> dict:
         "split": "validation",
         "served_with": predictor.serving,
     }
-    (Path(folder) / UNCERTAINTY_FILE).write_text(json.dumps(result, indent=2))
+    path = Path(folder) / UNCERTAINTY_FILE
+    try:
+        check_uncertainty(result)  # only what the app's reader accepts is written
+    except CheckpointError as exc:
+        path.unlink(missing_ok=True)  # a stale threshold must not outlive the model it was measured for
+        raise CheckpointError(f"no uncertainty threshold written: {exc}") from exc
+    path.write_text(json.dumps(result, indent=2))
     return result
 
 

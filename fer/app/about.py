@@ -10,6 +10,7 @@ import gradio as gr
 
 from fer.app import limits
 from fer.app.served import served_models
+from fer.app.text import plain
 from fer.model.checkpoint_info import CheckpointError
 from fer.model.labels import display_name
 from fer.pipeline.images import MAX_PIXELS
@@ -25,7 +26,7 @@ def describe_model(model: str | None) -> tuple[str, str | dict]:
         chosen = served_models().choice(model).predictor
     except CheckpointError as exc:
         log.warning("refused model %r: %s", model, exc)
-        return f"⚠️ Cannot use this model: {exc}.", gr.skip()  # the about text stays as it was
+        return f"⚠️ Cannot use this model: {plain(exc)}.", gr.skip()  # the about text stays as it was
     return model_facts(chosen), about_text(chosen)
 
 
@@ -37,8 +38,8 @@ def model_facts(chosen: Predictor) -> str:
     serving = f"served with {chosen.serving}" + (f" ({served:.1%} validation as served)" if served else "")
     classes = ", ".join(display_name(n) for n in chosen.label_names)
     text = f"**Model:** `{chosen.model_name}` · {accuracy} · {serving} · **Classes:** {classes}"
-    notices = (served_models().notice, chosen.notice)
-    return text + "".join(f"\n\n⚠️ {notice}" for notice in notices if notice)
+    notices = (served_models().notice, chosen.notice, *chosen.info.notices)
+    return text + "".join(f"\n\n⚠️ {plain(notice)}" for notice in notices if notice)
 
 
 def about_text(chosen: Predictor) -> str:

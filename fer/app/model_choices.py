@@ -9,21 +9,27 @@ visitor: predictors hold no per-call state).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fer.hub.resolve import looks_like_repo_id
+from fer.model.checkpoint_files import MAX_ONNX_BYTES, MAX_WEIGHTS_BYTES, checked_file
 from fer.model.checkpoint_info import (
     CONFIG_FILE,
     EMBEDDED_CHECKPOINT,
+    WEIGHTS_FILE,
     CheckpointError,
     CheckpointInfo,
     read_checkpoint_info,
 )
+from fer.model.onnx_classifier import INT8_FILE, ONNX_FILE
 from fer.pipeline.faces import FaceDetector
 from fer.pipeline.predict import Predictor, predictor_with_fallback
 
 CHECKPOINTS = EMBEDDED_CHECKPOINT.parent
+FOLDER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # picker entries are shown on the page
 log = logging.getLogger(__name__)
 
 
@@ -48,11 +54,25 @@ class ModelChoice:
         return " · ".join(parts)
 
 
+def offered(folder: Path) -> ModelChoice:
+    """The picker's entry for a checkpoint folder, its metrics read once to check them (a bad
+    file is left out with a notice); CheckpointError for a folder name that is not plain text."""
+    if not FOLDER_NAME.fullmatch(folder.name):
+        raise CheckpointError("its folder name is not a plain name (letters, digits, '.', '_', '-')")
+    choice = ModelChoice(folder.name, read_checkpoint_info(folder))
+    choice.label  # noqa: B018  (reads metrics.json now, at start, rather than on a visitor's request)
+    return choice
+
+
 def served_bytes(folder: Path) -> int:
-    """Size on disk of what the app serves from a checkpoint: its smallest ONNX export, else its weights."""
-    exports = sorted(path.stat().st_size for path in folder.glob("model*.onnx"))
-    weights = folder / "model.safetensors"
-    return exports[0] if exports else (weights.stat().st_size if weights.is_file() else 0)
+    """Size on disk of what the app serves from a checkpoint: its smallest ONNX export, else its
+    weights (0 where a file is refused: the page then states no size)."""
+    try:
+        files = [checked_file(folder, name, MAX_ONNX_BYTES) for name in (INT8_FILE, ONNX_FILE)]
+        files = [path for path in files if path] or [checked_file(folder, WEIGHTS_FILE, MAX_WEIGHTS_BYTES)]
+    except CheckpointError:
+        return 0
+    return min((path.stat().st_size for path in files if path), default=0)
 
 
 class ModelChoices:
@@ -69,15 +89,16 @@ class ModelChoices:
         self.use_onnx = use_onnx
         self.live_detector = live_detector
         default, self.notice = predictor_with_fallback(reference, use_onnx)
-        key = reference if reference and not self.notice else default.info.folder.name
+        # The key is shown in the picker: a repo id as given, a folder by its name, never its path.
+        key = default.info.name if not reference or self.notice or not looks_like_repo_id(reference) else reference
         self.default = ModelChoice(key, default.info, default, default.with_detector(live_detector))
         self.choices = {key: self.default}
         for folder in sorted(checkpoints.iterdir()):
             if (folder / CONFIG_FILE).is_file() and folder.resolve() != default.info.folder.resolve():
                 try:
-                    self.choices.setdefault(folder.name, ModelChoice(folder.name, read_checkpoint_info(folder)))
-                except CheckpointError as exc:  # one broken folder must not take the page down
-                    log.warning("not offering %s: %s", folder.name, exc)
+                    self.choices.setdefault(folder.name, offered(folder))
+                except Exception as exc:  # one broken folder, whatever its fault, must not take the page down
+                    log.warning("not offering %.80r: %s", folder.name, exc)
         self._lock = threading.Lock()
 
     def dropdown_choices(self) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ import spaces
 from fer.app.downloads import write_downloads
 from fer.app.face_cards import face_card
 from fer.app.served import run_predictor, served_models, what_failed
+from fer.app.text import plain
 from fer.model.checkpoint_info import CheckpointError
 from fer.model.labels import display_name
 from fer.pipeline.annotate import display_canvas, draw_predictions, paint_heatmap
@@ -35,7 +36,7 @@ def analyse_photo(image_path: str | None, show_heatmap: bool, model: str | None 
     try:
         chosen, image, faces = run_predictor(image_path, model)
     except (ImageError, CheckpointError) as exc:
-        return {"status": f"⚠️ Cannot use this {what_failed(exc)}: {exc}."}  # stays until the next action
+        return {"status": f"⚠️ Cannot use this {what_failed(exc)}: {plain(exc)}."}  # stays until the next action
     return with_heatmaps({"image": image, "faces": faces, "heat": None, "predictor": chosen}, show_heatmap)
 
 

@@ -11,6 +11,7 @@ import gradio as gr
 
 from fer.app.downloads import fresh_folder
 from fer.app.served import video_predictor, what_failed
+from fer.app.text import plain
 from fer.model.checkpoint_info import CheckpointError
 from fer.pipeline.video import VideoError, analyse_video, plot_timeline, write_csv
 
@@ -34,7 +35,7 @@ def analyse_video_file(video_path: str | None, model: str | None = None, progres
     except (VideoError, CheckpointError) as exc:
         log.warning("refused %s: %s", Path(video_path).name, exc)
         no_csv = gr.DownloadButton(value=None, interactive=False)
-        return None, None, no_csv, f"⚠️ Cannot use this {what_failed(exc)}: {exc}."
+        return None, None, no_csv, f"⚠️ Cannot use this {what_failed(exc)}: {plain(exc)}."
     csv_path = write_csv(result, folder / "faces_over_time.csv")
     timeline = plot_timeline(result, folder / "timeline.png")
     people = len(result.people)

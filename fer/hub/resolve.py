@@ -31,7 +31,7 @@ def resolve_checkpoint(
     """
     reference = reference or os.environ.get("FER_MODEL") or EMBEDDED_CHECKPOINT
     path = Path(reference).expanduser()
-    if path.is_dir() or not _looks_like_repo_id(str(reference)):
+    if path.is_dir() or not looks_like_repo_id(str(reference)):
         return path
     from fer.hub.client import download_checkpoint, download_checkpoint_within
 
@@ -42,7 +42,7 @@ def resolve_checkpoint(
     return download_checkpoint_within(wait_s, repo_id, revision)
 
 
-def _looks_like_repo_id(text: str) -> bool:
+def looks_like_repo_id(text: str) -> bool:
     text = text.removeprefix("hf-hub:")
     return text.count("/") == 1 and not text.startswith((".", "/", "~"))
 

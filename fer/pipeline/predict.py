@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from fer.hub.resolve import HUB_WAIT_S, resolve_checkpoint
+from fer.hub.resolve import HUB_WAIT_S, looks_like_repo_id, resolve_checkpoint
 from fer.model.checkpoint_info import (
     EMBEDDED_CHECKPOINT,
+    CheckpointError,
     CheckpointInfo,
     read_checkpoint_info,
 )
@@ -40,10 +42,12 @@ from fer.model.onnx_classifier import (
 from fer.pipeline.api_types import FaceResult
 from fer.pipeline.faces import CropFrame, Face, FaceDetector, align_face, default_detector
 from fer.pipeline.images import input_scale, open_image, to_rgb
-from fer.pipeline.uncertainty import read_uncertainty
+from fer.pipeline.uncertainty import UNCERTAINTY_FILE, read_uncertainty
 
 if TYPE_CHECKING:
     from fer.model.checkpoint import LoadedModel
+
+log = logging.getLogger(__name__)
 
 # Larger inputs are reduced to this on decoding: faces in them stay far above the model's
 # 48 px, and a 50-megapixel upload costs tens of megabytes instead of hundreds.
@@ -112,7 +116,11 @@ class Predictor:
         )
         self.torch_model = TorchModel(self.info)
         # Measured on validation by train.calibrate; without it nothing is called uncertain.
-        self.uncertainty = read_uncertainty(self.info.folder)
+        try:
+            self.uncertainty = read_uncertainty(self.info.folder)
+        except CheckpointError as exc:  # an optional file: only the uncertain marks are lost
+            self.uncertainty = None
+            self.info.notice(f"This model's {UNCERTAINTY_FILE} was left out, so no face is marked uncertain: {exc}.")
         self.detector = detector or default_detector()
         self.flip_tta = flip_tta
         self.onnx, self.notice = serving_classifier(self.torch_model) if use_onnx else (None, "")
@@ -245,5 +253,11 @@ def predictor_with_fallback(
     try:
         return Predictor(resolve_checkpoint(reference, wait_s=wait_s), use_onnx=use_onnx), ""
     except Exception as exc:  # any failure to fetch or read it: fall back, and say so
-        notice = f"Could not load FER_MODEL={reference!r} ({exc}); serving the embedded model instead."
+        log.warning("could not load FER_MODEL=%s: %s", reference, exc)  # the log keeps the whole path
+        shown = reference if looks_like_repo_id(reference) else Path(reference).name
+        from fer.hub.client import HubError  # a repo id was tried, so the Hub client is loaded already
+
+        ours = isinstance(exc, (ValueError, HubError))  # one sentence of ours, naming no server path
+        reason = exc if ours else f"an unexpected {type(exc).__name__}"
+        notice = f"Could not load FER_MODEL={shown!r} ({reason}); serving the embedded model instead."
         return Predictor(EMBEDDED_CHECKPOINT, use_onnx=use_onnx), notice

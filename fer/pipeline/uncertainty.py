@@ -10,10 +10,11 @@ states the figures.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+
+from fer.model.checkpoint_files import CheckpointError, is_fraction, read_json
 
 UNCERTAINTY_FILE = "uncertainty.json"
 BIN_WIDTH = 0.05
@@ -45,7 +46,22 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray) -> dict:
     }
 
 
+def check_uncertainty(figures: object) -> dict:
+    """``figures`` if the app can state them: a threshold strictly between 0 and 1 (at 0 nothing
+    would ever be uncertain) and the accuracies below and above it; CheckpointError if not."""
+    if not isinstance(figures, dict):
+        raise CheckpointError(f"{UNCERTAINTY_FILE} must hold a JSON object")
+    threshold = figures.get("threshold")
+    if not (is_fraction(threshold) and 0 < threshold < 1):
+        raise CheckpointError(f"{UNCERTAINTY_FILE}: threshold must be a number between 0 and 1")
+    for key in ("accuracy_below", "accuracy_at_or_above"):
+        if not is_fraction(figures.get(key)):
+            raise CheckpointError(f"{UNCERTAINTY_FILE}: {key} must be a number from 0 to 1")
+    return figures
+
+
 def read_uncertainty(folder: Path) -> dict | None:
-    """The checkpoint's measured threshold and figures, or None if it was never calibrated."""
-    path = folder / UNCERTAINTY_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The checkpoint's measured threshold and figures, or None if it was never calibrated;
+    CheckpointError if its file is unusable."""
+    figures = read_json(folder, UNCERTAINTY_FILE)
+    return None if figures is None else check_uncertainty(figures)
