@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -396,3 +397,37 @@ def test_a_failing_fer_model_is_named_without_its_server_path(tmp_path):
 def test_text_from_a_checkpoint_is_escaped_for_markdown():
     shown = plain("![t](http://host/pixel.png) <img src=x onerror=alert(1)>")
     assert "<" not in shown and "![" not in shown and "](" not in shown
+
+
+@pytest.mark.browser
+def test_a_markdown_image_in_a_checkpoints_name_is_shown_as_text_and_never_fetched(tmp_path):
+    """FER_MODEL names a folder whose name is a Markdown image and an HTML tag; it is refused, and
+    the page's notice quotes the name. Unescaped, every visitor's browser would fetch the image."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.app_server import running_app
+    from tests.test_browser import CHROMIUM, launch
+
+    folder = tmp_path / "![t](tracker.png)<i>x"
+    folder.mkdir()
+    write(folder, "config.json", "[]")
+    with running_app(env={"FER_MODEL": str(folder)}) as server:
+        with urllib.request.urlopen(server.url + "config") as response:
+            config = json.loads(response.read())
+        (facts,) = [c["props"]["value"] for c in config["components"] if c["props"].get("elem_id") == "model-facts"]
+        assert "tracker.png" in facts and "<i>" not in facts and "![t](" not in facts
+        assert str(tmp_path) not in json.dumps(config)  # no server path anywhere on the page
+        if not CHROMIUM.exists():
+            pytest.skip(f"{CHROMIUM} not installed (scripts/test.sh installs Debian's chromium)")
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            page = browser.new_page()
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(server.url, wait_until="domcontentloaded")
+            page.locator("#model-facts").get_by_text("tracker.png").wait_for(timeout=60_000)
+            page.wait_for_timeout(1000)  # time for an image in it to be requested
+            shown = page.locator("#model-facts").inner_text()
+            browser.close()
+    assert "![t](tracker.png)<i>x" in shown  # the name, literally
+    assert not [url for url in requested if "tracker.png" in url]
