@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 
+# A checkpoint's files are capped where they are read, for the app, training and batch alike:
+# fer.model.checkpoint_files (MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, MAX_ONNX_BYTES), and one classifier
+# call is stopped after FER_MODEL_CALL_LIMIT_S (fer.model.onnx_classifier.CALL_LIMIT_S).
 MAX_UPLOAD_MB = 20
 QUEUE_SIZE = int(os.environ.get("FER_QUEUE_SIZE", "32"))  # waiting events beyond this are refused: "busy"
 MODEL_WORKERS = int(os.environ.get("FER_MODEL_WORKERS", "2"))  # events running the model at once
