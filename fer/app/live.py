@@ -32,12 +32,12 @@ def analyse_frame(frame: np.ndarray | None, live: LiveState | None, model: str |
     live = live or LiveState()
     if frame is None:
         return None, Panel(LIVE_PANEL_HEADER), "", live
+    image = Image.fromarray(frame)
     try:
         chosen = served_models().choice(model).live
-    except CheckpointError as exc:
+        keyframe = live.held(image.size) or detect_keyframe(image, live, chosen)
+    except CheckpointError as exc:  # an unknown model, or one whose call failed or ran too long
         return frame, Panel(f"⚠️ Cannot use this model: {exc}."), "", live
-    image = Image.fromarray(frame)
-    keyframe = live.held(image.size) or detect_keyframe(image, live, chosen)
     rate = live.tick(time.monotonic())
     if not keyframe.faces:
         return frame, Panel("No face in view"), rate, live

@@ -42,8 +42,9 @@ REPORT_FILE = "export.json"
 CALL_LIMIT_S = float(os.environ.get("FER_MODEL_CALL_LIMIT_S", "10"))
 
 
-class OnnxModelError(ValueError):
-    """An ONNX file that breaks the checkpoint's contract; the message is one sentence."""
+class OnnxModelError(CheckpointError):
+    """An ONNX file that breaks the checkpoint's contract, or a call of it that failed or ran too
+    long; the message is one sentence, shown where any refusal of the model is."""
 
 
 @dataclass
