@@ -432,3 +432,28 @@ def test_a_markdown_image_in_a_checkpoints_name_is_shown_as_text_and_never_fetch
             browser.close()
     assert "![t](tracker.png)<i>x" in shown  # the name, literally
     assert not [url for url in requested if "tracker.png" in url]
+
+
+def test_a_torch_call_past_the_limit_frees_its_caller_with_one_sentence(monkeypatch):
+    """A torch model cannot be stopped midway: the caller stops waiting at the limit instead."""
+    import time
+
+    from fer.pipeline import predict
+
+    monkeypatch.setattr(predict, "CALL_LIMIT_S", 0.2)
+    started = time.monotonic()
+    with pytest.raises(CheckpointError, match="^the model took over 0.2 s for one call and was abandoned$"):
+        predict.within_call_limit(lambda: time.sleep(3))
+    assert time.monotonic() - started < 1.0
+
+
+def test_heatmaps_a_checkpoint_cannot_give_are_refused_and_the_answer_stands(tmp_path):
+    from fer.app.photo import analyse_photo, render_photo, with_heatmaps
+
+    folder = tmp_path / "stranger"
+    shutil.copytree(EMBEDDED_CHECKPOINT, folder, ignore=shutil.ignore_patterns("model.safetensors"))
+    (folder / "model.safetensors").symlink_to(EMBEDDED_CHECKPOINT / "model.safetensors")  # not its own
+    result = {**analyse_photo(str(ROOT / "examples" / "one_face.jpg"), False), "predictor": Predictor(folder)}
+    status = render_photo(with_heatmaps(result, True), 0, 3, True)[1]
+    assert status.startswith("Found **1** face")  # the answer stands
+    assert "No heatmaps from this model: model.safetensors points outside" in status

@@ -17,7 +17,7 @@ from fer.model.checkpoint_info import CheckpointError
 from fer.model.labels import display_name
 from fer.pipeline.annotate import display_canvas, draw_predictions, paint_heatmap
 from fer.pipeline.images import ImageError, input_scale
-from fer.pipeline.predict import FacePrediction, Predictor
+from fer.pipeline.predict import FacePrediction, Predictor, within_call_limit
 
 PROMPT = "Upload a photo, take a webcam snapshot or paste one."
 
@@ -42,13 +42,17 @@ def analyse_photo(image_path: str | None, show_heatmap: bool, model: str | None 
 
 def with_heatmaps(result: dict, show_heatmap: bool) -> dict:
     """Add Grad-CAM heatmaps once, when first asked for (they need torch; nothing else is re-run)."""
-    if not show_heatmap or not result.get("faces") or result["heat"] is not None:
+    if not show_heatmap or not result.get("faces") or result["heat"] is not None or result.get("heat_refused"):
         return result
     from fer.pipeline.explain import grad_cam  # torch, imported only when a heatmap is asked for
 
     faces, chosen = result["faces"], result["predictor"]
     top = [chosen.label_names.index(face.top_k(1)[0]["label"]) for face in faces]
-    return {**result, "heat": grad_cam(chosen.loaded, np.stack([face.crop for face in faces]), top)}
+    try:
+        heat = within_call_limit(lambda: grad_cam(chosen.loaded, np.stack([face.crop for face in faces]), top))
+    except CheckpointError as exc:  # the photo's answer stands; only its heatmaps are refused
+        return {**result, "heat_refused": f"⚠️ No heatmaps from this model: {plain(exc)}."}
+    return {**result, "heat": heat}
 
 
 def photo_status(faces: list[FacePrediction], chosen: Predictor) -> str:
@@ -101,7 +105,8 @@ def render_photo(result: dict, selected: int | None, top_k: float, show_heatmap:
     csv_path, json_path = write_downloads(as_json)
     shown = gr.Image(value=canvas, format="png", alt_text=describe(faces))
     downloads = [gr.DownloadButton(value=str(path), interactive=True) for path in (csv_path, json_path)]
-    return shown, photo_status(faces, chosen), label, face_rows(as_json["faces"], k), gallery, picker, *downloads
+    status = photo_status(faces, chosen) + (f"\n\n{result['heat_refused']}" if result.get("heat_refused") else "")
+    return shown, status, label, face_rows(as_json["faces"], k), gallery, picker, *downloads
 
 
 def describe(faces: list[FacePrediction]) -> str:

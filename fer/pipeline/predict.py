@@ -17,9 +17,10 @@ import copy
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -33,6 +34,7 @@ from fer.model.checkpoint_info import (
 )
 from fer.model.labels import FACE_SIZE
 from fer.model.onnx_classifier import (
+    CALL_LIMIT_S,
     OnnxClassifier,
     OnnxModelError,
     exported_copy_path,
@@ -43,11 +45,13 @@ from fer.pipeline.api_types import FaceResult
 from fer.pipeline.faces import CropFrame, Face, FaceDetector, align_face, default_detector
 from fer.pipeline.images import input_scale, open_image, to_rgb
 from fer.pipeline.uncertainty import UNCERTAINTY_FILE, read_uncertainty
+from fer.utils.time_limit import TimeLimitError, call_within
 
 if TYPE_CHECKING:
     from fer.model.checkpoint import LoadedModel
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Larger inputs are reduced to this on decoding: faces in them stay far above the model's
 # 48 px, and a 50-megapixel upload costs tens of megabytes instead of hundreds.
@@ -195,7 +199,8 @@ class Predictor:
             return self.onnx.probabilities(crops, flip=self.flip_tta)
         from fer.model.inference import numpy_probabilities
 
-        return numpy_probabilities(self.loaded, crops, tta="flip" if self.flip_tta else "none")
+        tta = "flip" if self.flip_tta else "none"
+        return within_call_limit(lambda: numpy_probabilities(self.loaded, crops, tta=tta))
 
     @staticmethod
     def _crop(gray: Image.Image, face: Face, detected: bool) -> tuple[np.ndarray, CropFrame]:
@@ -232,6 +237,15 @@ def export_on_first_load(torch_model: TorchModel) -> Path:
         except Exception as exc:  # the exporter raises many types; any of them means "serve with torch"
             raise OnnxModelError(f"could not export this checkpoint to ONNX ({exc})") from exc
     return path
+
+
+def within_call_limit(fn: Callable[[], T]) -> T:
+    """``fn()`` under the classifier's call limit (as onnxruntime calls are), for the torch paths;
+    CheckpointError with one sentence past it."""
+    try:
+        return call_within(fn, CALL_LIMIT_S)
+    except TimeLimitError as exc:
+        raise CheckpointError(f"{exc} and was abandoned") from exc
 
 
 def _int_box(box: tuple[float, float, float, float], scale: float) -> tuple[int, int, int, int]:
