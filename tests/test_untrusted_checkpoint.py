@@ -457,3 +457,12 @@ def test_heatmaps_a_checkpoint_cannot_give_are_refused_and_the_answer_stands(tmp
     status = render_photo(with_heatmaps(result, True), 0, 3, True)[1]
     assert status.startswith("Found **1** face")  # the answer stands
     assert "No heatmaps from this model: model.safetensors points outside" in status
+
+
+@pytest.mark.parametrize("target", ["missing.json", "metrics.json"])
+def test_a_link_to_nothing_or_in_a_loop_is_one_sentence(checkpoint, target):
+    (checkpoint / "metrics.json").unlink()
+    (checkpoint / "metrics.json").symlink_to(checkpoint / target)  # dangling, or pointing at itself
+    info = read_checkpoint_info(checkpoint)
+    assert info.metrics() == {}
+    assert info.notices == ["This model's metrics.json was left out: metrics.json is a link that leads to no file."]

@@ -51,7 +51,10 @@ def checked_file(folder: Path, name: str, max_bytes: int) -> Path | None:
     path = Path(folder) / name
     if not os.path.lexists(path):
         return None
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # a dangling link, or links in a loop
+        raise CheckpointError(f"{name} is a link that leads to no file") from exc
     if not resolved.is_relative_to(containing_root(folder)):
         raise CheckpointError(f"{name} points outside the checkpoint's folder")
     if not resolved.is_file():
@@ -69,8 +72,12 @@ def read_json(folder: Path, name: str) -> object | None:
     path = checked_file(folder, name, MAX_JSON_BYTES)
     if path is None:
         return None
+    with path.open("rb") as handle:
+        data = handle.read(MAX_JSON_BYTES + 1)  # the cap holds even if the file grew since it was checked
+    if len(data) > MAX_JSON_BYTES:
+        raise CheckpointError(f"{name} is over the {MAX_JSON_BYTES / 2**20:.1f} MB allowed")
     try:
-        value = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_refuse_constant)
+        value = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:
         raise CheckpointError(f"{name} is not UTF-8 text") from exc
     except RecursionError as exc:
