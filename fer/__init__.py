@@ -7,7 +7,7 @@ The folders, from the bottom up (each imports only those below it):
 - ``fer.hub``: naming, fetching and publishing checkpoints on the Hugging Face Hub.
 - ``fer.pipeline``: image in, faces found, classified, explained, tracked and drawn out.
 - ``fer.app``: the Gradio page's handlers and guards; ``app.py`` lays the page out.
-- ``fer.batch``: the same pipeline over a folder or a video, from the command line.
+- ``fer.batch``: the same pipeline over photo and video collections, in one process or on Ray.
 
 Importing ``fer`` or any of its folders imports nothing heavy: the app serves an exported
 model with onnxruntime alone, and torch is imported only by the modules that need it.

@@ -101,7 +101,7 @@ def tracked_frames(
         for index, frame in enumerate(reader):
             if index % step:
                 continue
-            image, to_video = _working_frame(frame)
+            image, to_video = working_frame(frame)
             faces = [face for face in predictor.predict(image) if face.detected]
             tracks = tracker.update([face.box for face in faces], [list(face.scores.values()) for face in faces])
             steady = [predictor.with_scores(face, track.scores) for face, track in zip(faces, tracks)]
@@ -144,7 +144,7 @@ def analyse_video(
     return result
 
 
-def _working_frame(frame: np.ndarray) -> tuple[Image.Image, float]:
+def working_frame(frame: np.ndarray) -> tuple[Image.Image, float]:
     """The frame at most WORKING_SIDE, with even sides (H.264 needs them); the factor back to video pixels."""
     image = Image.fromarray(frame).convert("RGB")
     factor = min(1.0, WORKING_SIDE / max(image.size))

@@ -1,0 +1,130 @@
+"""Ray Data: an actor pool of workers, each holding a ``Predictor``, over photos and video ranges.
+
+Photos are one task each; a video is cut into frame ranges (``records.video_ranges``) so one long
+clip keeps many workers busy, and its ranges' detections are tracked in order on the driver when
+the last one arrives. Results stream back as they are done and are committed one source at a
+time, so a stopped run loses at most the sources in flight. The same command runs on a laptop
+(a local Ray started for it) or on a cluster (``--address``, after ``ray start --head`` there).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from fer.batch.records import (
+    RANGE_FRAMES,
+    DetectedFrame,
+    FileResult,
+    detect_frames,
+    photo_result,
+    tracked_result,
+    video_ranges,
+    video_seconds,
+)
+from fer.batch.sources import Source
+from fer.pipeline.images import ImageError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FaceWorker:
+    """One Ray actor: loads the model once, then answers tasks (a photo, or a video's frame range)."""
+
+    def __init__(self, model: str | None, tta: bool, every: int):
+        from fer.pipeline.predict import Predictor
+
+        self.predictor, self.every = Predictor(model, flip_tta=tta), every
+
+    def __call__(self, batch: dict) -> dict:
+        answers = []
+        for name, path, start, stop in zip(batch["source"], batch["path"], batch["start"], batch["stop"]):
+            source = Source(str(name), Path(str(path)))
+            try:
+                if source.is_video:
+                    frames = detect_frames(self.predictor, source, self.every, int(start), int(stop))
+                    answers.append(json.dumps({"frames": [vars(frame) for frame in frames]}))
+                else:
+                    answers.append(json.dumps({"records": photo_result(self.predictor, source).records}))
+            except (ImageError, OSError) as exc:
+                answers.append(json.dumps({"error": str(exc)}))
+        return {"source": batch["source"], "start": batch["start"], "parts": batch["parts"], "answer": answers}
+
+
+def connect(address: str | None, workers: int) -> None:
+    """A local Ray for this run, or the cluster at ``address``; ValueError in one sentence if that
+    cluster does not answer (Ray itself would keep retrying for minutes)."""
+    import ray
+
+    if address and address != "auto":
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=3).close()
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"no Ray cluster answers at {address} ({exc.__class__.__name__})") from exc
+    runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT)}} if not address else {"working_dir": str(ROOT)}
+    kwargs = {} if address else {"num_cpus": workers, "include_dashboard": False}
+    ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING, log_to_driver=False, **kwargs)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # ours counts files and frames
+
+
+def run_ray(
+    sources: list[Source],
+    model: str | None,
+    tta: bool,
+    every: int,
+    workers: int,
+    labels: list[str],
+    commit: Callable[[FileResult], None],
+    progress: bool,
+    range_frames: int = RANGE_FRAMES,
+) -> None:
+    import ray
+
+    tasks = []
+    for source in sources:
+        try:
+            ranges = video_ranges(source, every, range_frames) if source.is_video else [(0, 0)]
+        except (ImageError, OSError) as exc:
+            commit(FileResult(source.name, error=str(exc)))
+            continue
+        tasks += [
+            {"source": source.name, "path": str(source.path), "start": start, "stop": stop, "parts": len(ranges)}
+            for start, stop in ranges
+        ]
+    if not tasks:
+        return
+    by_name = {source.name: source for source in sources}
+    parts: dict[str, list[dict]] = {}
+    dataset = ray.data.from_items(tasks).map_batches(
+        FaceWorker,
+        fn_constructor_kwargs={"model": model, "tta": tta, "every": every},
+        batch_size=1,
+        concurrency=workers,
+        num_cpus=1,
+    )
+    bar = tqdm(total=len(sources), desc="files", unit="file", disable=not progress)
+    for row in dataset.iter_rows():
+        name, answer = str(row["source"]), json.loads(row["answer"])
+        parts.setdefault(name, []).append(answer)
+        if len(parts[name]) < int(row["parts"]):
+            continue  # more of this video's ranges to come
+        commit(_file_result(by_name[name], parts.pop(name), labels))
+        bar.update()
+    bar.close()
+
+
+def _file_result(source: Source, answers: list[dict], labels: list[str]) -> FileResult:
+    errors = [answer["error"] for answer in answers if "error" in answer]
+    if errors:
+        return FileResult(source.name, error=errors[0])
+    if not source.is_video:
+        return FileResult(source.name, answers[0]["records"])
+    frames = [DetectedFrame(**frame) for answer in answers for frame in answer["frames"]]
+    return tracked_result(source, frames, labels, video_seconds(source))
