@@ -31,29 +31,37 @@ from fer.batch.sources import Source
 from fer.pipeline.images import ImageError
 
 ROOT = Path(__file__).resolve().parents[2]
+PHOTOS_PER_TASK = 8  # a task per photo would cost Ray more than the photo
 
 
 class FaceWorker:
     """One Ray actor: loads the model once, then answers tasks (a photo, or a video's frame range)."""
 
     def __init__(self, model: str | None, tta: bool, every: int):
+        from fer.pipeline.faces import CenterFaceDetector
         from fer.pipeline.predict import Predictor
 
-        self.predictor, self.every = Predictor(model, flip_tta=tta), every
+        # One CPU per worker (num_cpus=1), so one detector thread: workers side by side, not
+        # each spreading over cores the others are using.
+        self.predictor = Predictor(model, detector=CenterFaceDetector(threads=1), flip_tta=tta)
+        self.every = every
 
     def __call__(self, batch: dict) -> dict:
+        """Each task is a few photos, or one video's frame range: every file's answer, as JSON."""
         answers = []
-        for name, path, start, stop in zip(batch["source"], batch["path"], batch["start"], batch["stop"]):
-            source = Source(str(name), Path(str(path)))
-            try:
-                if source.is_video:
-                    frames = detect_frames(self.predictor, source, self.every, int(start), int(stop))
-                    answers.append(json.dumps({"frames": [vars(frame) for frame in frames]}))
-                else:
-                    answers.append(json.dumps({"records": photo_result(self.predictor, source).records}))
-            except (ImageError, OSError) as exc:
-                answers.append(json.dumps({"error": str(exc)}))
-        return {"source": batch["source"], "start": batch["start"], "parts": batch["parts"], "answer": answers}
+        for files, start, stop in zip(batch["files"], batch["start"], batch["stop"]):
+            answers.append(json.dumps([[name, self._answer(Source(name, Path(path)), int(start), int(stop))]
+                                       for name, path in json.loads(files)]))  # fmt: skip
+        return {"answers": answers, "parts": batch["parts"]}
+
+    def _answer(self, source: Source, start: int, stop: int) -> dict:
+        try:
+            if source.is_video:
+                frames = detect_frames(self.predictor, source, self.every, start, stop)
+                return {"frames": [vars(frame) for frame in frames]}
+            return {"records": photo_result(self.predictor, source).records}
+        except (ImageError, OSError) as exc:
+            return {"error": str(exc)}
 
 
 def connect(address: str | None, workers: int) -> None:
@@ -87,17 +95,18 @@ def run_ray(
 ) -> None:
     import ray
 
-    tasks = []
-    for source in sources:
+    tasks, photos = [], [source for source in sources if not source.is_video]
+    for first in range(0, len(photos), PHOTOS_PER_TASK):
+        chunk = [[source.name, str(source.path)] for source in photos[first : first + PHOTOS_PER_TASK]]
+        tasks.append({"files": json.dumps(chunk), "start": 0, "stop": 0, "parts": 1})
+    for source in (source for source in sources if source.is_video):
         try:
-            ranges = video_ranges(source, every, range_frames) if source.is_video else [(0, 0)]
+            ranges = video_ranges(source, every, range_frames)
         except (ImageError, OSError) as exc:
             commit(FileResult(source.name, error=str(exc)))
             continue
-        tasks += [
-            {"source": source.name, "path": str(source.path), "start": start, "stop": stop, "parts": len(ranges)}
-            for start, stop in ranges
-        ]
+        files = json.dumps([[source.name, str(source.path)]])
+        tasks += [{"files": files, "start": start, "stop": stop, "parts": len(ranges)} for start, stop in ranges]
     if not tasks:
         return
     by_name = {source.name: source for source in sources}
@@ -111,12 +120,12 @@ def run_ray(
     )
     bar = tqdm(total=len(sources), desc="files", unit="file", disable=not progress)
     for row in dataset.iter_rows():
-        name, answer = str(row["source"]), json.loads(row["answer"])
-        parts.setdefault(name, []).append(answer)
-        if len(parts[name]) < int(row["parts"]):
-            continue  # more of this video's ranges to come
-        commit(_file_result(by_name[name], parts.pop(name), labels))
-        bar.update()
+        for name, answer in json.loads(row["answers"]):
+            parts.setdefault(name, []).append(answer)
+            if len(parts[name]) < int(row["parts"]):
+                continue  # more of this video's ranges to come
+            commit(_file_result(by_name[name], parts.pop(name), labels))
+            bar.update()
     bar.close()
 
 
