@@ -7,7 +7,10 @@ video over the ranges' detections. One machine runs the same two steps over one 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from fer.batch.sources import Source
 from fer.pipeline.predict import Predictor
@@ -93,10 +96,10 @@ def detect_frames(predictor: Predictor, source: Source, every: int, start: int, 
     reader, meta = open_video(source.path, max_seconds=None)
     fps, detected = float(meta["fps"]), []
     try:
-        for index, frame in enumerate(reader):
+        for index, frame in enumerate(frames_from(reader, start), start):
             if index >= stop:
                 break
-            if index < start or index % every:
+            if index % every:
                 continue
             image, to_video = working_frame(frame)
             faces = [face for face in predictor.predict(image) if face.detected]
@@ -107,6 +110,21 @@ def detect_frames(predictor: Predictor, source: Source, every: int, start: int, 
     finally:
         reader.close()
     return detected
+
+
+def frames_from(reader, start: int) -> Iterator[np.ndarray]:
+    """The video's frames from ``start`` on. imageio seeks there exactly (ffmpeg jumps to the key
+    frame before it and decodes forward), so a range late in a long video does not decode the
+    whole video before it."""
+    if start == 0:
+        yield from reader
+        return
+    try:
+        yield reader.get_data(start)
+        while True:
+            yield reader.get_next_data()
+    except IndexError:  # the end of the video (a range's start past it gives no frames)
+        return
 
 
 def tracked_result(source: Source, frames: list[DetectedFrame], labels: list[str], seconds: float) -> FileResult:
