@@ -32,14 +32,14 @@ from train.bench import write_report  # noqa: E402
 def timed_local(sources: list, every: int) -> tuple[float, list[FileResult]]:
     results: list[FileResult] = []
     started = time.perf_counter()
-    run_local(sources, Predictor(), every, results.append, progress=False)
+    run_local(sources, Predictor(), every, results.append)
     return time.perf_counter() - started, results
 
 
 def timed_ray(sources: list, every: int, workers: int, labels: list[str], range_frames: int) -> tuple[float, list]:
     results: list[FileResult] = []
     started = time.perf_counter()
-    run_ray(sources, None, False, every, workers, labels, results.append, False, range_frames)
+    run_ray(sources, None, False, every, workers, labels, results.append, range_frames)
     return time.perf_counter() - started, results
 
 

@@ -6,6 +6,8 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+from tqdm import tqdm
+
 import fer.batch
 from fer.batch.local import run_local
 from fer.batch.records import RANGE_FRAMES, FileResult
@@ -54,9 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     if skipped:
         print(f"resuming: {skipped} of {len(sources)} files are done already")
     errors: list[str] = []
+    bar = tqdm(total=len(pending), desc="files", unit="file", disable=args.no_progress)
+    frames = 0
 
     def commit(result: FileResult) -> None:
+        nonlocal frames
         store.commit(result)
+        frames += result.frames
+        bar.set_postfix(video_frames=frames, refresh=False)
+        bar.update()
         if result.error:
             errors.append(f"{result.source}: {result.error}")
 
@@ -65,15 +73,16 @@ def main(argv: list[str] | None = None) -> int:
             from fer.batch.distributed import connect, run_ray
 
             connect(args.address, args.workers)
-            show = not args.no_progress
             labels = info.label_names
-            run_ray(pending, args.model, args.tta, args.every, args.workers, labels, commit, show, args.range_frames)
+            run_ray(pending, args.model, args.tta, args.every, args.workers, labels, commit, args.range_frames)
         else:
             from fer.pipeline.predict import Predictor
 
-            run_local(pending, Predictor(folder, flip_tta=args.tta), args.every, commit, not args.no_progress)
+            run_local(pending, Predictor(folder, flip_tta=args.tta), args.every, commit)
     except (CheckpointError, ValueError) as exc:
         p.exit(2, f"error: {exc}\n")
+    finally:
+        bar.close()
     summaries = store.finish()
     faces = sum(summary["faces"] for summary in summaries)
     unreadable = f"; skipped {len(errors)} unreadable file(s):" if errors else ""

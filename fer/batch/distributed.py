@@ -15,8 +15,6 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from tqdm import tqdm
-
 from fer.batch.records import (
     RANGE_FRAMES,
     DetectedFrame,
@@ -90,7 +88,6 @@ def run_ray(
     workers: int,
     labels: list[str],
     commit: Callable[[FileResult], None],
-    progress: bool,
     range_frames: int = RANGE_FRAMES,
 ) -> None:
     import ray
@@ -118,15 +115,12 @@ def run_ray(
         concurrency=workers,
         num_cpus=1,
     )
-    bar = tqdm(total=len(sources), desc="files", unit="file", disable=not progress)
     for row in dataset.iter_rows():
         for name, answer in json.loads(row["answers"]):
             parts.setdefault(name, []).append(answer)
             if len(parts[name]) < int(row["parts"]):
                 continue  # more of this video's ranges to come
             commit(_file_result(by_name[name], parts.pop(name), labels))
-            bar.update()
-    bar.close()
 
 
 def _file_result(source: Source, answers: list[dict], labels: list[str]) -> FileResult:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tqdm import tqdm
-
 from fer.batch.records import (
     UNTIL_THE_END,
     FileResult,
@@ -30,8 +28,6 @@ def file_result(predictor: Predictor, source: Source, every: int) -> FileResult:
         return FileResult(source.name, error=str(exc))
 
 
-def run_local(
-    sources: list[Source], predictor: Predictor, every: int, commit: Callable[[FileResult], None], progress: bool
-) -> None:
-    for source in tqdm(sources, desc="files", unit="file", disable=not progress):
+def run_local(sources: list[Source], predictor: Predictor, every: int, commit: Callable[[FileResult], None]) -> None:
+    for source in sources:
         commit(file_result(predictor, source, every))

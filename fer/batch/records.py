@@ -36,6 +36,7 @@ class FileResult:
     source: str
     records: list[dict] = field(default_factory=list)
     seconds: float = 0.0  # of video analysed
+    frames: int = 0  # of video analysed
     error: str = ""
 
     @property
@@ -130,7 +131,7 @@ def frames_from(reader, start: int) -> Iterator[np.ndarray]:
 def tracked_result(source: Source, frames: list[DetectedFrame], labels: list[str], seconds: float) -> FileResult:
     """The video's records: its detected frames in order, each face following its person, with
     scores smoothed over that person's frames as the app's Video tab does."""
-    tracker, result = FaceTracker(), FileResult(source.name, seconds=seconds)
+    tracker, result = FaceTracker(), FileResult(source.name, seconds=seconds, frames=len(frames))
     for frame in sorted(frames, key=lambda f: f.index):
         tracks = tracker.update([tuple(box) for box in frame.boxes], frame.scores)  # an empty frame ages tracks too
         for box, track in zip(frame.boxes, tracks):
