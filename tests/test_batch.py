@@ -14,14 +14,14 @@ from PIL import Image
 from tests.conftest import ROOT
 
 
-def run_batch(*args: str) -> subprocess.CompletedProcess:
+def run_batch(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "fer.batch", "--no-progress", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
-        check=True,
+        check=check,
     )
 
 

@@ -18,23 +18,13 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_batch import run_batch
 
 pytest.importorskip("ray", reason="Ray is in requirements-batch.txt, which requirements-dev.txt installs")
 pd = pytest.importorskip("pandas")
 
 CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
 KEYS = ["source", "frame", "person"]
-
-
-def batch(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fer.batch", "--no-progress", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=check,
-    )
 
 
 def faces(out: Path) -> pd.DataFrame:
@@ -57,14 +47,14 @@ def collection(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def single_process(collection, tmp_path_factory) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("local") / "results"
-    batch(str(collection), "--out", str(out), "--every", "4")
+    run_batch(str(collection), "--out", str(out), "--every", "4")
     return faces(out)
 
 
 def test_ray_gives_the_rows_of_the_single_process_path(collection, single_process, tmp_path):
     """The clip is cut into 100-frame ranges over two workers, and tracked afterwards in order."""
     out = tmp_path / "results"
-    result = batch(str(collection), "--out", str(out), "--every", "4", "--engine", "ray", "--range-frames", "100")
+    result = run_batch(str(collection), "--out", str(out), "--every", "4", "--engine", "ray", "--range-frames", "100")
     by_ray = faces(out)
     assert len(by_ray) == len(single_process) > 50
     assert by_ray[["source", "person", "x", "y", "width", "height"]].equals(
@@ -85,22 +75,28 @@ def manifest_lines(out: Path) -> int:
     return len(manifest.read_text().splitlines()) if manifest.is_file() else 0
 
 
-def test_a_killed_run_started_again_ends_with_the_same_rows(collection, single_process, tmp_path):
-    """SIGTERM the run once some files are done, start the same command again: it skips those and
-    ends with exactly the uninterrupted rows."""
-    out = tmp_path / "results"
+def ray_run_under_way(collection: Path, out: Path, files_done: int) -> subprocess.Popen:
+    """A Ray run of the collection, returned once ``files_done`` files are committed."""
     command = [sys.executable, "-m", "fer.batch", "--no-progress", str(collection), "--out", str(out)]
     command += ["--every", "4", "--engine", "ray", "--range-frames", "60"]
     run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
-    while manifest_lines(out) < 2 and time.monotonic() < deadline and run.poll() is None:
+    while manifest_lines(out) < files_done and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.2)
+    return run
+
+
+def test_a_killed_run_started_again_ends_with_the_same_rows(collection, single_process, tmp_path):
+    """SIGTERM the run once some files are done, start the same command again: it skips those and
+    ends with exactly the uninterrupted rows."""
+    out = tmp_path / "results"
+    run = ray_run_under_way(collection, out, files_done=2)
     run.send_signal(signal.SIGTERM)
     run.wait(timeout=60)
     done_before = manifest_lines(out)
     assert 2 <= done_before < 9, "the run was to be stopped part way"
 
-    again = batch(str(collection), "--out", str(out), "--every", "4", "--engine", "ray", "--range-frames", "60")
+    again = run_batch(str(collection), "--out", str(out), "--every", "4", "--engine", "ray", "--range-frames", "60")
     assert f"resuming: {done_before} of 9 files are done already" in again.stdout
     resumed = faces(out)
     assert resumed[KEYS + ["x", "y", "width", "height"]].equals(single_process[KEYS + ["x", "y", "width", "height"]])
@@ -113,12 +109,7 @@ def test_a_killed_run_started_again_ends_with_the_same_rows(collection, single_p
 def test_a_worker_lost_mid_run_loses_nothing(collection, single_process, tmp_path):
     """A worker process killed while it works: Ray starts another and retries its task."""
     out = tmp_path / "results"
-    command = [sys.executable, "-m", "fer.batch", "--no-progress", str(collection), "--out", str(out)]
-    command += ["--every", "4", "--engine", "ray", "--range-frames", "60"]
-    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while manifest_lines(out) < 1 and time.monotonic() < deadline and run.poll() is None:
-        time.sleep(0.2)
+    run = ray_run_under_way(collection, out, files_done=1)
     workers = subprocess.run(["pgrep", "-f", "ray::MapWorker"], capture_output=True, text=True).stdout.split()
     assert workers and run.poll() is None, "the run's workers were to be found at work"
     os.kill(int(workers[0]), signal.SIGKILL)
@@ -130,10 +121,10 @@ def test_a_worker_lost_mid_run_loses_nothing(collection, single_process, tmp_pat
 
 def test_the_single_process_path_resumes_too_and_refuses_other_settings(collection, tmp_path):
     out = tmp_path / "results"
-    batch(str(collection / "one_face.jpg"), "--out", str(out))
-    again = batch(str(collection / "one_face.jpg"), str(collection / "four_faces.jpg"), "--out", str(out))
+    run_batch(str(collection / "one_face.jpg"), "--out", str(out))
+    again = run_batch(str(collection / "one_face.jpg"), str(collection / "four_faces.jpg"), "--out", str(out))
     assert "resuming: 1 of 2 files are done already" in again.stdout and len(faces(out)) == 5
-    other = batch(str(collection / "one_face.jpg"), "--out", str(out), "--every", "3", check=False)
+    other = run_batch(str(collection / "one_face.jpg"), "--out", str(out), "--every", "3", check=False)
     assert other.returncode == 2 and "holds a run made with other settings" in other.stderr
     assert "Traceback" not in other.stderr
 
@@ -141,7 +132,7 @@ def test_the_single_process_path_resumes_too_and_refuses_other_settings(collecti
 def test_a_cluster_that_does_not_answer_is_one_sentence(collection, tmp_path):
     started = time.monotonic()
     out = str(tmp_path / "r")
-    result = batch(str(collection), "--out", out, "--engine", "ray", "--address", "127.0.0.1:9", check=False)
+    result = run_batch(str(collection), "--out", out, "--engine", "ray", "--address", "127.0.0.1:9", check=False)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: no Ray cluster answers at 127.0.0.1:9 (ConnectionRefusedError)"
     assert time.monotonic() - started < 30
@@ -151,6 +142,6 @@ def test_inputs_may_be_globs_and_lists_of_paths(collection, tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text(f"# photos to analyse\n{collection / 'one_face.jpg'}\n{collection / 'tilted_face.jpg'}\n")
     out = tmp_path / "faces.json"
-    batch(str(listing), str(collection / "four_*.jpg"), "--out", str(out))
+    run_batch(str(listing), str(collection / "four_*.jpg"), "--out", str(out))
     rows = json.loads(out.read_text())
     assert sorted({Path(row["file"]).name for row in rows}) == ["four_faces.jpg", "one_face.jpg", "tilted_face.jpg"]

@@ -7,7 +7,7 @@ video over the ranges' detections. One machine runs the same two steps over one 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,7 +52,13 @@ class FileResult:
 
 
 def face_record(
-    source: str, frame: int | None, time_s: float | None, number: int, box, detected: bool, scores: dict[str, float]
+    source: str,
+    frame: int | None,
+    time_s: float | None,
+    number: int,
+    box: Sequence[float],
+    detected: bool,
+    scores: dict[str, float],
 ) -> dict:
     """A face as a record: where (rounded to pixels), which person or number, every score and the top label."""
     x, y, w, h = (round(value) for value in box)
