@@ -73,7 +73,9 @@ def connect(address: str | None, workers: int) -> None:
             socket.create_connection((host or "127.0.0.1", int(port)), timeout=3).close()
         except (OSError, ValueError) as exc:
             raise ValueError(f"no Ray cluster answers at {address} ({exc.__class__.__name__})") from exc
-    runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT)}} if not address else {"working_dir": str(ROOT)}
+    # A local Ray's workers find the project on PYTHONPATH; a cluster's are sent the project folder.
+    shipped = {"working_dir": str(ROOT), "excludes": [".git/", "runs/", "test-artifacts/", "*.tar.gz"]}
+    runtime_env = {"env_vars": {"PYTHONPATH": str(ROOT)}} if not address else shipped
     kwargs = {} if address else {"num_cpus": workers, "include_dashboard": False}
     ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING, log_to_driver=False, **kwargs)
     context = ray.data.DataContext.get_current()
