@@ -59,9 +59,9 @@ def offered(folder: Path) -> ModelChoice:
     file is left out with a notice); CheckpointError for a folder name that is not plain text."""
     if not FOLDER_NAME.fullmatch(folder.name):
         raise CheckpointError("its folder name is not a plain name (letters, digits, '.', '_', '-')")
-    choice = ModelChoice(folder.name, read_checkpoint_info(folder))
-    choice.label  # noqa: B018  (reads metrics.json now, at start, rather than on a visitor's request)
-    return choice
+    info = read_checkpoint_info(folder)
+    info.metrics()  # checked now, at start: a bad file becomes a notice before any visitor asks
+    return ModelChoice(folder.name, info)
 
 
 def served_bytes(folder: Path) -> int:

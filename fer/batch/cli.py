@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         store = open_store(args, info)
     except (ValueError, OSError) as exc:  # CheckpointError and HubError's sentences included
         p.exit(2, f"error: {exc}\n")
-    pending = [source for source in sources if source.name not in store.done()]
+    done = store.done()  # read once: a run of millions of files must not reread it per file
+    pending = [source for source in sources if source.name not in done]
     skipped = len(sources) - len(pending)
     if skipped:
         print(f"resuming: {skipped} of {len(sources)} files are done already")

@@ -48,8 +48,8 @@ class FaceWorker:
         """Each task is a few photos, or one video's frame range: every file's answer, as JSON."""
         answers = []
         for files, start, stop in zip(batch["files"], batch["start"], batch["stop"]):
-            answers.append(json.dumps([[name, self._answer(Source(name, Path(path)), int(start), int(stop))]
-                                       for name, path in json.loads(files)]))  # fmt: skip
+            sources = [Source(name, Path(path)) for name, path in json.loads(files)]
+            answers.append(json.dumps([[s.name, self._answer(s, int(start), int(stop))] for s in sources]))
         return {"answers": answers, "parts": batch["parts"]}
 
     def _answer(self, source: Source, start: int, stop: int) -> dict:

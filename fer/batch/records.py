@@ -41,7 +41,7 @@ class FileResult:
 
     @property
     def summary(self) -> dict:
-        people = {record["face"] for record in self.records} if self.seconds else set()
+        people = {record["face"] for record in self.records} if self.frames else set()
         return {
             "source": self.source,
             "faces": len(self.records),

@@ -211,14 +211,11 @@ def _parsed(text: str) -> object:
 
 
 def _probe(session: ort.InferenceSession, path: Path, channels: int, size: int, classes: int) -> None:
-    """Two blank faces through the graph, within the call limit: the output must be finite logits
-    of the right shape, and one call must not take long."""
-    started = time.perf_counter()
+    """Two blank faces through the graph, under the call limit like every call: the output must be
+    finite logits of the right shape."""
     logits = run_within(session, np.zeros((2, channels, size, size), np.float32))
     if logits.shape != (2, classes) or not np.isfinite(logits).all():
         raise OnnxModelError(f"{path.name} does not give {classes} finite scores per face")
-    if time.perf_counter() - started > CALL_LIMIT_S:
-        raise OnnxModelError(f"{path.name} took over {CALL_LIMIT_S:.0f} s for two faces")
 
 
 def _measured_accuracy(path: Path) -> float | None:
