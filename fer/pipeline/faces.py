@@ -240,7 +240,9 @@ def _decode(
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
-    order = list(np.argsort(-scores))
+    # A stable order: among equal scores (common in int8), the first found wins, on every platform
+    # and in the browser's port (web/fer/pipeline.js) alike.
+    order = list(np.argsort(-scores, kind="stable"))
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     keep: list[int] = []
     while order:

@@ -1,0 +1,92 @@
+// The device's Predictor: an ImageData in, what the server's /predict returns out
+// (fer.pipeline.predict.Predictor.predict and FacePrediction.as_json).
+
+import * as P from "./pipeline.js";
+import { DeviceError, loadRuntime, loadSession } from "./runtime.js";
+
+const DETECTOR_INPUT = "pixels"; // fer.pipeline.faces.PIXELS_INPUT
+const DETECTOR_OUTPUTS = ["537", "538", "539", "540"]; // heatmap, box scale, offset, landmarks
+const CLASSIFIER_INPUT = "faces";
+
+export class Analyser {
+  constructor(ort, detector, classifier, model) {
+    Object.assign(this, { ort, detector, classifier, model });
+    this.timings = { detector: [], classifier: [] }; // milliseconds per call, for the benchmark
+  }
+
+  /** The runtime and both sessions, from the page's config (fer/device/bundle.py writes it). */
+  static async load(config) {
+    const ort = await loadRuntime(config.runtime);
+    const [detector, classifier] = await Promise.all([
+      loadSession(ort, config.detector.url, "face detector model", DETECTOR_INPUT, DETECTOR_OUTPUTS),
+      loadSession(ort, config.model.url, "expression model", CLASSIFIER_INPUT, null),
+    ]);
+    return new Analyser(ort, detector, classifier, config.model);
+  }
+
+  /** CenterFaceDetector.detect: faces in `rgb`, in its pixels, largest first. */
+  async detect(rgb, maxSide) {
+    const { pixels, dims, scale } = P.detectorInput(rgb, maxSide);
+    const started = performance.now();
+    const outputs = await this.detector.run({ [DETECTOR_INPUT]: new this.ort.Tensor("uint8", pixels, dims) });
+    this.timings.detector.push(performance.now() - started);
+    const [, , h, w] = outputs[DETECTOR_OUTPUTS[0]].dims;
+    const heads = DETECTOR_OUTPUTS.map((name) => outputs[name].data);
+    return P.toInputPixels(P.decodeHeads(heads, h, w), scale, rgb.width, rgb.height);
+  }
+
+  /** Predictor.classify: 48x48 crops -> probability rows. */
+  async classify(crops) {
+    const input = P.classifierInput(crops, this.model.mean, this.model.std);
+    const tensor = new this.ort.Tensor("float32", input, [crops.length, 1, P.FACE_SIZE, P.FACE_SIZE]);
+    const started = performance.now();
+    const outputs = await this.classifier.run({ [CLASSIFIER_INPUT]: tensor });
+    this.timings.classifier.push(performance.now() - started);
+    const logits = outputs[this.classifier.outputNames[0]];
+    if (logits.dims[1] !== this.model.labels.length) {
+      throw new DeviceError("The expression model gives another number of scores than it has labels.");
+    }
+    return P.softmaxRows(logits.data, this.model.labels.length);
+  }
+
+  /** Predictor.predict: every face with its box, scores and uncertainty; the whole image when none is found.
+   * `maxSide` is the detector's working side (640 for photos, 320 for Live, as on the server). */
+  async predict(imageData, maxSide = P.PHOTO_DETECTION_SIDE) {
+    const { rgb, scale } = workingImage(imageData);
+    return this.describe(rgb, await this.detect(rgb, maxSide), scale);
+  }
+
+  /** The rest of Predictor.predict for faces found already (boxes and landmarks in `rgb`'s pixels):
+   * their crops, scores and uncertainty; with no face, the whole image as one. */
+  async describe(rgb, faces, scale = 1) {
+    const gray = P.toGray(rgb);
+    const detected = faces.length > 0;
+    const crops = detected ? faces.map((face) => P.alignFace(gray, face)) : [P.wholeImageCrop(gray)];
+    if (!detected) faces = [{ box: [0, 0, rgb.width, rgb.height] }];
+    const rows = await this.classify(crops);
+    return faces.map((face, i) => ({
+      box: P.intBox(face.box, scale),
+      detected,
+      scores: Object.fromEntries(this.model.labels.map((label, j) => [label, rows[i][j]])),
+      uncertain: Math.max(...rows[i]) < (this.model.uncertain_below || 0),
+      crop: crops[i],
+    }));
+  }
+
+  /** `describe` for an ImageData and faces the caller found (tests hold the server's detections to it). */
+  async describeFaces(imageData, faces) {
+    return this.describe(P.rgbFromImageData(imageData), faces);
+  }
+}
+
+/** The RGB pixels the pipeline works on: the server decodes large images reduced to WORKING_SIDE,
+ * and so does the device, after decoding; `scale` maps them back to the input's pixels. */
+function workingImage(imageData) {
+  const rgb = P.rgbFromImageData(imageData);
+  const longest = Math.max(rgb.width, rgb.height);
+  if (longest <= P.WORKING_SIDE) return { rgb, scale: 1 };
+  const factor = P.WORKING_SIDE / longest;
+  const width = Math.max(1, P.roundHalfEven(rgb.width * factor));
+  const height = Math.max(1, P.roundHalfEven(rgb.height * factor));
+  return { rgb: P.resizeBilinear(rgb, width, height), scale: longest / Math.max(width, height) };
+}

@@ -1,0 +1,133 @@
+// Live on the device: the webcam at the camera's rate, every face tracked and labelled in this
+// browser, no frame sent anywhere. The rhythm of the server's Live (fer.pipeline.live): faces are
+// detected and classified at most every second frame and their boxes held on the frames between,
+// and each person's scores are smoothed by fer.pipeline.tracking's FaceTracker. The models run in
+// a worker, so every camera frame is drawn while the last one is analysed; a slow device labels
+// fewer frames afresh, never shows fewer frames.
+
+import { drawFaces } from "./draw.js";
+import { FaceTracker, LIVE_DETECTION_SIDE } from "./pipeline.js";
+import { DeviceError } from "./runtime.js";
+
+const DETECT_EVERY = 2; // fer.pipeline.live.DETECT_EVERY
+const RATE_WINDOW = 20; // fer.pipeline.live.RATE_WINDOW
+const CAMERA = { video: { width: 320, height: 240 }, audio: false };
+
+/** One sentence for why the camera could not be opened. */
+export function cameraProblem(error) {
+  if (!navigator.mediaDevices?.getUserMedia) return "This page cannot use a camera here: open it over https or from localhost.";
+  if (error?.name === "NotAllowedError" || error?.name === "SecurityError") {
+    return "The camera permission was denied: allow the camera for this page (the icon in the address bar) and start again.";
+  }
+  if (error?.name === "NotFoundError" || error?.name === "OverconstrainedError") return "No camera was found on this device.";
+  if (error?.name === "NotReadableError") return "The camera is in use by another program, or could not be started.";
+  return "The camera could not be opened.";
+}
+
+export class DeviceLive {
+  /** `view`: { canvas, onFrame(keyframe, rate), onError(sentence) }; `analyser`: a RemoteAnalyser. */
+  constructor(view, analyser) {
+    Object.assign(this, { view, analyser, running: false });
+    this.video = document.createElement("video");
+    this.video.muted = true;
+    this.video.playsInline = true;
+    this.scratch = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+    this.trace = null; // set to [] to keep every analysed frame and its people (tests compare with Python)
+    this.reset();
+  }
+
+  /** Forget the people and the measurements: a new stream starts numbering at 1. */
+  reset() {
+    this.tracker = new FaceTracker();
+    this.keyframe = null;
+    this.inFlight = false;
+    this.sinceDetection = DETECT_EVERY;
+    this.stats = { shown: [], frameLag: [], labelAge: [], detections: 0 };
+  }
+
+  /** Open the camera and label its frames until stop(); DeviceError with one sentence if it cannot. */
+  async start() {
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia(CAMERA);
+    } catch (error) {
+      throw new DeviceError(cameraProblem(error));
+    }
+    this.video.srcObject = stream;
+    await this.video.play();
+    this.running = true;
+    this.video.requestVideoFrameCallback((now, frame) => this.onFrame(now, frame));
+  }
+
+  stop() {
+    this.running = false;
+    this.video.srcObject?.getTracks().forEach((track) => track.stop());
+    this.video.srcObject = null;
+  }
+
+  onFrame(now, frame) {
+    if (!this.running) return;
+    const captured = frame.captureTime ?? now;
+    const { videoWidth: width, videoHeight: height } = this.video;
+    const scratch = this.scratch;
+    if (scratch.canvas.width !== width || scratch.canvas.height !== height) Object.assign(scratch.canvas, { width, height });
+    scratch.drawImage(this.video, 0, 0, width, height);
+    this.sinceDetection += 1;
+    if (!this.inFlight && this.sinceDetection >= DETECT_EVERY) {
+      this.sinceDetection = 0;
+      this.detect(scratch.getImageData(0, 0, width, height), captured);
+    }
+    if (this.keyframe?.width === width) this.show(captured);
+    this.video.requestVideoFrameCallback((t, f) => this.onFrame(t, f));
+  }
+
+  /** fer.app.live.detect_keyframe, in the worker: faces found and followed (a frame without faces
+   * ages nobody); the result is held on the frames drawn until the next one. */
+  async detect(imageData, captured) {
+    this.inFlight = true;
+    let faces;
+    try {
+      faces = (await this.analyser.predict(imageData, LIVE_DETECTION_SIDE)).filter((face) => face.detected);
+    } catch (error) {
+      this.stop();
+      this.view.onError?.(error instanceof DeviceError ? error.message : "The models failed on a camera frame.");
+      return;
+    } finally {
+      this.inFlight = false;
+    }
+    const rows = faces.map((face) => Object.values(face.scores));
+    const tracks = faces.length ? this.tracker.update(faces.map((face) => face.box), rows) : [];
+    const threshold = this.analyser.model.uncertain_below || 0;
+    const steady = faces.map((face, i) => ({
+      ...face,
+      scores: Object.fromEntries(Object.keys(face.scores).map((label, j) => [label, tracks[i].scores[j]])),
+      uncertain: Math.max(...tracks[i].scores) < threshold,
+    }));
+    this.keyframe = { width: imageData.width, faces: steady, people: tracks.map((t) => t.id), captured };
+    this.stats.detections += 1;
+    this.trace?.push({ frame: imageData, people: this.keyframe.people, faces: steady });
+  }
+
+  /** The frame just drawn to the scratch canvas, with the held faces, on the page. */
+  show(captured) {
+    const canvas = this.view.canvas;
+    const { width, height } = this.scratch.canvas;
+    if (canvas.width !== width || canvas.height !== height) Object.assign(canvas, { width, height });
+    const context = canvas.getContext("2d");
+    context.drawImage(this.scratch.canvas, 0, 0);
+    drawFaces(context, this.keyframe.faces, this.keyframe.people);
+    const shown = performance.now();
+    const stats = this.stats;
+    stats.shown.push(shown);
+    stats.frameLag.push(shown - captured);
+    stats.labelAge.push(shown - this.keyframe.captured);
+    if (stats.shown.length > 1000) for (const key of ["shown", "frameLag", "labelAge"]) stats[key] = stats[key].slice(-500);
+    this.view.onFrame?.(this.keyframe, this.rate());
+  }
+
+  /** Labelled frames shown per second over the last RATE_WINDOW frames. */
+  rate() {
+    const recent = this.stats.shown.slice(-RATE_WINDOW);
+    return recent.length < 2 ? null : (recent.length - 1) / ((recent[recent.length - 1] - recent[0]) / 1000);
+  }
+}
