@@ -25,6 +25,8 @@ TOKENS = {"write-token": "write", "read-token": "read"}
 @dataclass
 class Repo:
     private: bool
+    kind: str = "model"  # or "space"
+    sdk: str | None = None  # a Space's
     commits: list[dict] = field(default_factory=list)  # oldest first: {"sha", "files", "message"}
     branches: dict[str, str] = field(default_factory=dict)
 
@@ -223,10 +225,11 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                             409, {"error": "You already created this model repo", "url": f"{hub.url}/{repo_id}"}
                         )
                     private = bool(request.get("private")) or request.get("visibility") == "private"
-                    hub.repos[repo_id] = Repo(private=private)
+                    kind = request.get("type") or "model"
+                    hub.repos[repo_id] = Repo(private=private, kind=kind, sdk=request.get("sdk"))
                 hub.commit(repo_id, {".gitattributes": b"*.safetensors filter=lfs\n"}, "initial commit")
                 return self._json(200, {"url": f"{hub.url}/{repo_id}", "name": repo_id})
-            match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/preupload/(.+)", path)
+            match = re.fullmatch(r"/api/(?:models|spaces)/([^/]+/[^/]+)/preupload/(.+)", path)
             if match:
                 if self._repo(match[1], write=True) is None:
                     return
@@ -234,7 +237,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._json(
                     200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
                 )
-            match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/commit/(.+)", path)
+            match = re.fullmatch(r"/api/(?:models|spaces)/([^/]+/[^/]+)/commit/(.+)", path)
             if match:
                 if self._repo(match[1], write=True) is None:
                     return

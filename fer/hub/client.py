@@ -106,6 +106,24 @@ def push_checkpoint(
     return info.commit_url
 
 
+def push_space(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
+    """Upload a built static page (``scripts/build_web.py``) as one commit of a static Space,
+    creating the Space if needed. Returns the commit URL."""
+    repo_id = check_repo_id(repo_id)
+    token = token or get_token()
+    if not token:
+        raise HubError("no Hugging Face token: set HF_TOKEN (a token with write access) and push again")
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, repo_type="space", space_sdk="static", private=private, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=repo_id, repo_type="space", folder_path=Path(folder), commit_message="Upload the on-device page"
+        )
+    except (HfHubHTTPError, OSError) as exc:
+        raise _explain(exc, repo_id, "push to") from None
+    return info.commit_url
+
+
 def download_checkpoint(repo_id: str, revision: str | None = None, token: str | None = None) -> Path:
     """Local (cached) folder with ``repo_id``'s checkpoint at ``revision``, checked.
 
