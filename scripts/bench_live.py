@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from fer.pipeline.live import START_LIVE_JS  # noqa: E402
 from tests.app_server import free_port, running_app  # noqa: E402
-from tests.test_browser import face_camera, launch, start_live_stream  # noqa: E402
+from tests.chromium import face_camera, launch, start_live_stream  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 COUNT_OUTPUT_CHANGES_JS = """() => {
@@ -233,7 +233,7 @@ def main() -> None:
     report = {
         "seconds": args.seconds,
         "rounds": args.rounds,
-        "input": "Chromium fake camera: a 320x240 clip of one face (tests/test_browser.py's face_camera)",
+        "input": "Chromium fake camera: a 320x240 clip of one face (tests/chromium.py's face_camera)",
         "stream_every_s": stream_every,
         "show_progress": show_progress,
         "busy_core_share_taken_by_another_process": args.busy_core,

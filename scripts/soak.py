@@ -124,7 +124,7 @@ def dropped_live_streams(server: AppServer, timeout: float) -> dict:
     try:
         from playwright.sync_api import sync_playwright
 
-        from tests.test_browser import CHROMIUM, FAKE_CAMERA, launch, start_live_stream
+        from tests.chromium import CHROMIUM, FAKE_CAMERA, launch, start_live_stream
     except ImportError as exc:
         return {"skipped": f"playwright not installed ({exc})"}
     if not CHROMIUM.exists():

@@ -48,6 +48,19 @@ def app_server(tmp_path_factory) -> Iterator[AppServer]:
 
 
 @pytest.fixture(scope="session")
+def playwright():
+    """One Playwright driver for every browser test (each test launches the Chromium it needs)."""
+    from tests.chromium import CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (scripts/test.sh installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
 def fer_zip() -> Path:
     """The real FER2013 archive; tests that need it skip, saying why, where it is absent."""
     if not FER_ZIP.is_file():

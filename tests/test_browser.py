@@ -13,71 +13,10 @@ from PIL import Image
 from skimage import data
 
 from fer.app import examples, limits
+from tests.chromium import ARTIFACTS, FAKE_CAMERA, face_camera, launch, start_live_stream
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
-# Flags for a sandboxed, offline machine: no background calls to Google's services.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
-
-@pytest.fixture(scope="module")
-def playwright():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed (scripts/test.sh installs Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as instance:
-        yield instance
-
-
-FAKE_CAMERA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
-
-
-def launch(playwright, extra_args: tuple[str, ...] = ()):
-    """Debian's Chromium, headless, never a browser downloaded by Playwright."""
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *extra_args])
-
-
-def webcam_view() -> Image.Image:
-    """What the fake webcam shows: a 320x240 view of scikit-image's astronaut, her face in it."""
-    return Image.fromarray(data.astronaut()).crop((80, 0, 400, 240))
-
-
-def face_camera(path: Path, fps: int = 30) -> tuple[str, ...]:
-    """Chromium flags for a fake webcam showing a still face (a one-second Y4M clip it loops) with
-    sensor noise, at a webcam's 30 frames/s: the rate caps how many distinct frames Live can show."""
-    face = webcam_view().convert("YCbCr")
-    y, cb, cr = (np.asarray(plane) for plane in face.split())
-    rng = np.random.default_rng(0)
-    with path.open("wb") as clip:
-        clip.write(f"YUV4MPEG2 W320 H240 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(fps):
-            noisy = np.clip(y + rng.normal(0, 3, y.shape), 0, 255).astype(np.uint8)
-            clip.write(b"FRAME\n" + noisy.tobytes() + cb[::2, ::2].tobytes() + cr[::2, ::2].tobytes())
-    return (*FAKE_CAMERA, f"--use-file-for-fake-video-capture={path}")
-
-
-def start_live_stream(browser, url: str):
-    """Open the Live tab with the (fake) camera allowed, start streaming with one click; the output image."""
-    page = browser.new_context(permissions=["camera"]).new_page()
-    page.goto(url, wait_until="domcontentloaded")
-    page.get_by_role("tab", name="Live").click()
-    page.locator("#start-live").click()
-    output = page.locator("#live-output img")
-    output.wait_for(timeout=60_000)
-    return output
 
 
 def test_upload_a_photo_and_see_boxes_and_labels(playwright, app_server, tmp_path):
@@ -219,3 +158,43 @@ def test_a_full_queue_says_busy_and_closed_live_streams_free_their_slots(playwri
     closed = time.monotonic()
     assert all(job.result(timeout=60)["faces"][0]["detected"] for job in waiting)
     assert time.monotonic() - closed < min(60, limits.LIVE_TIME_LIMIT_S)
+
+
+def test_live_runs_on_the_device_by_default_and_sends_the_server_no_frame(playwright, app_server, tmp_path):
+    """The Live tab labels the fake camera's face in the browser: frames shown at the camera's rate,
+    a person numbered, and no request to the server while it runs."""
+    browser = launch(playwright, face_camera(tmp_path / "face.y4m"))
+    page = browser.new_context(permissions=["camera"]).new_page()
+    page.goto(app_server.url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Live").click()
+    assert page.locator("#live-mode input:checked").get_attribute("value") == "On this device"
+    page.locator(".fer-status").get_by_text("never leave your browser").wait_for(timeout=60_000)
+    page.locator(".fer-start").click()
+    page.wait_for_function("() => window.ferDeviceLive.stats.shown.length > 20", timeout=60_000)
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url))
+    shown_before = page.evaluate("() => window.ferDeviceLive.stats.shown.length")
+    page.wait_for_timeout(2000)
+    assert page.evaluate("() => window.ferDeviceLive.stats.shown.length") - shown_before >= 20  # frames keep coming
+    assert sent == []  # not one frame, nor anything else, went to the server
+    page.locator(".fer-panel").get_by_text("Person 1").wait_for(timeout=10_000)
+    assert page.locator(".fer-rate").inner_text().endswith("frames/s labelled on this device")
+    page.screenshot(path=str(ARTIFACTS / "browser-live-device.png"))
+    browser.close()
+
+
+def test_device_live_falls_back_to_the_server_when_its_model_cannot_load(playwright, app_server, tmp_path):
+    """A model file the browser cannot fetch: the page says why, switches Live to the server, and the
+    server's Live then streams."""
+    browser = launch(playwright, face_camera(tmp_path / "face.y4m"))
+    page = browser.new_context(permissions=["camera"]).new_page()
+    page.route("**/*-model_int8.onnx", lambda route: route.fulfill(status=404, body=b""))
+    page.goto(app_server.url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Live").click()
+    page.locator("#live-fallback").get_by_text("The expression model could not be downloaded (HTTP 404).").wait_for(
+        timeout=60_000
+    )
+    assert page.locator("#live-mode input:checked").get_attribute("value") == "On the server"
+    page.locator("#start-live").click()
+    page.locator("#live-panel").get_by_text("Person 1").wait_for(timeout=60_000)
+    browser.close()

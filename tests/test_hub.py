@@ -22,9 +22,9 @@ from gradio_client.exceptions import AppError
 from fer.app.text import plain
 from fer.model.checkpoint_info import EMBEDDED_CHECKPOINT
 from tests.app_server import running_app
+from tests.chromium import CHROMIUM, launch
 from tests.conftest import ROOT, TINY_RUN_FLAGS
 from tests.hub_server import FakeHub, Repo
-from tests.test_browser import CHROMIUM, launch
 
 pytestmark = pytest.mark.slow
 ONE_FACE = str(ROOT / "examples" / "one_face.jpg")
@@ -231,7 +231,7 @@ def test_fine_tune_from_the_hub_and_push_again(hub, pushed, fer_zip, tmp_path):
     assert "Fine-tuned from `tester/fer`" in files["README.md"].decode()
 
 
-def test_app_pulls_the_model_by_repo_id_and_offers_the_embedded_one_beside_it(hub, pushed, tmp_path):
+def test_app_pulls_the_model_by_repo_id_and_offers_the_embedded_one_beside_it(hub, pushed, tmp_path, request):
     with running_app(env=hub_env(hub, tmp_path, FER_MODEL="tester/fer")) as server:
         client = Client(server.url, verbose=False)
         pulled = client.predict(handle_file(ONE_FACE), 1, api_name="/predict")
@@ -240,7 +240,7 @@ def test_app_pulls_the_model_by_repo_id_and_offers_the_embedded_one_beside_it(hu
             client.predict(handle_file(ONE_FACE), 1, "../fernet_s", api_name="/predict")
         config = json.loads(urllib.request.urlopen(server.url + "config").read())
         if CHROMIUM.exists():  # scripts/test.sh installs it; test_browser.py says so when it is missing
-            pick_the_embedded_model_in_the_browser(server.url)
+            pick_the_embedded_model_in_the_browser(request.getfixturevalue("playwright"), server.url)
     assert pulled["model"] == "fernet_t" and embedded["model"] == "fernet_s"
     (picker,) = [c["props"] for c in config["components"] if c["props"].get("elem_id") == "model-picker"]
     assert picker["value"] == "tester/fer" and picker["interactive"]
@@ -249,26 +249,23 @@ def test_app_pulls_the_model_by_repo_id_and_offers_the_embedded_one_beside_it(hu
     assert picker["choices"][1][0].startswith(f"fernet_s · {accuracy:.1%} validation · ")
 
 
-def pick_the_embedded_model_in_the_browser(url: str) -> None:
+def pick_the_embedded_model_in_the_browser(playwright, url: str) -> None:
     """Picking another model on the page describes it and analyses the photo again with it."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(url, wait_until="domcontentloaded")
-        page.locator("#model-facts").get_by_text("fernet_t").wait_for(timeout=60_000)
-        page.locator("#photo input[type=file]").set_input_files(ONE_FACE)
-        page.locator("#status").get_by_text("Found 1 face").wait_for(timeout=60_000)
-        scores_by_pulled_model = page.locator("#expressions").inner_text()
-        page.locator("#model-picker input").click()
-        page.get_by_role("option", name="fernet_s · ").click()
-        page.locator("#model-facts code", has_text="fernet_s").wait_for(timeout=60_000)
-        page.wait_for_function(
-            "before => document.querySelector('#expressions').innerText !== before", arg=scores_by_pulled_model
-        )
-        page.locator("#status").get_by_text("Found 1 face").wait_for(timeout=60_000)
-        browser.close()
+    browser = launch(playwright)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(url, wait_until="domcontentloaded")
+    page.locator("#model-facts").get_by_text("fernet_t").wait_for(timeout=60_000)
+    page.locator("#photo input[type=file]").set_input_files(ONE_FACE)
+    page.locator("#status").get_by_text("Found 1 face").wait_for(timeout=60_000)
+    scores_by_pulled_model = page.locator("#expressions").inner_text()
+    page.locator("#model-picker input").click()
+    page.get_by_role("option", name="fernet_s · ").click()
+    page.locator("#model-facts code", has_text="fernet_s").wait_for(timeout=60_000)
+    page.wait_for_function(
+        "before => document.querySelector('#expressions').innerText !== before", arg=scores_by_pulled_model
+    )
+    page.locator("#status").get_by_text("Found 1 face").wait_for(timeout=60_000)
+    browser.close()
 
 
 # --- bad cases: one clear sentence each, nothing local lost --------------------------

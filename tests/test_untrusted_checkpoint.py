@@ -173,13 +173,19 @@ OPTIONAL_CASES = {
     "metrics.json as a link to a secret": ("metrics.json", None, LEFT_OUT + "metrics.json points outside"),
     "metrics.json not JSON": ("metrics.json", "{accuracy: high", LEFT_OUT + "metrics.json is not valid JSON"),
     "metrics.json accuracy a string": (
-        "metrics.json", '{"accuracy": "99%"}', LEFT_OUT + "metrics.json: accuracy must be a number from 0 to 1"
+        "metrics.json",
+        '{"accuracy": "99%"}',
+        LEFT_OUT + "metrics.json: accuracy must be a number from 0 to 1",
     ),
     "metrics.json accuracy null": (
-        "metrics.json", '{"accuracy": null}', LEFT_OUT + "metrics.json: accuracy must be a number from 0 to 1"
+        "metrics.json",
+        '{"accuracy": null}',
+        LEFT_OUT + "metrics.json: accuracy must be a number from 0 to 1",
     ),
     "metrics.json accuracy NaN": (
-        "metrics.json", '{"accuracy": NaN}', LEFT_OUT + "metrics.json is not valid JSON (NaN is not a number"
+        "metrics.json",
+        '{"accuracy": NaN}',
+        LEFT_OUT + "metrics.json is not valid JSON (NaN is not a number",
     ),
     "metrics.json a class with markup": (
         "metrics.json",
@@ -401,13 +407,11 @@ def test_text_from_a_checkpoint_is_escaped_for_markdown():
 
 
 @pytest.mark.browser
-def test_a_markdown_image_in_a_checkpoints_name_is_shown_as_text_and_never_fetched(tmp_path):
+def test_a_markdown_image_in_a_checkpoints_name_is_shown_as_text_and_never_fetched(tmp_path, request):
     """FER_MODEL names a folder whose name is a Markdown image and an HTML tag; it is refused, and
     the page's notice quotes the name. Unescaped, every visitor's browser would fetch the image."""
-    from playwright.sync_api import sync_playwright
-
     from tests.app_server import running_app
-    from tests.test_browser import CHROMIUM, launch
+    from tests.chromium import CHROMIUM, launch
 
     folder = tmp_path / "![t](tracker.png)<i>x"
     folder.mkdir()
@@ -420,16 +424,15 @@ def test_a_markdown_image_in_a_checkpoints_name_is_shown_as_text_and_never_fetch
         assert str(tmp_path) not in json.dumps(config)  # no server path anywhere on the page
         if not CHROMIUM.exists():
             pytest.skip(f"{CHROMIUM} not installed (scripts/test.sh installs Debian's chromium)")
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page = browser.new_page()
-            requested: list[str] = []
-            page.on("request", lambda request: requested.append(request.url))
-            page.goto(server.url, wait_until="domcontentloaded")
-            page.locator("#model-facts").get_by_text("tracker.png").wait_for(timeout=60_000)
-            page.wait_for_timeout(1000)  # time for an image in it to be requested
-            shown = page.locator("#model-facts").inner_text()
-            browser.close()
+        browser = launch(request.getfixturevalue("playwright"))
+        page = browser.new_page()
+        requested: list[str] = []
+        page.on("request", lambda sent: requested.append(sent.url))
+        page.goto(server.url, wait_until="domcontentloaded")
+        page.locator("#model-facts").get_by_text("tracker.png").wait_for(timeout=60_000)
+        page.wait_for_timeout(1000)  # time for an image in it to be requested
+        shown = page.locator("#model-facts").inner_text()
+        browser.close()
     assert "![t](tracker.png)<i>x" in shown  # the name, literally
     assert not [url for url in requested if "tracker.png" in url]
 

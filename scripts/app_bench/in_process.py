@@ -40,7 +40,7 @@ def bench_in_process(repeats: int) -> dict:
     float32 = CenterFaceDetector(int8=False)  # the baseline: the detector in float32
     with_float32 = predictor.with_detector(float32)
     from fer.app.served import served_models
-    from tests.test_browser import webcam_view  # what the browser test's fake camera shows
+    from tests.chromium import webcam_view  # what the browser test's fake camera shows
 
     frame = np.asarray(Image.open(io.BytesIO(four)).convert("RGB"))
     live_ms = live_frame_ms(frame, DETECT_EVERY, repeats)
