@@ -15,7 +15,7 @@ import os
 import gradio as gr
 import matplotlib
 
-from fer.app import about, api, limits, live, photo, video
+from fer.app import about, api, device_live, limits, live, photo, video
 from fer.app.blocks import CallCheckedBlocks
 from fer.app.examples import EXAMPLE_CAPTIONS, EXAMPLES, VIDEO_EXAMPLE_CAPTIONS, show_examples
 from fer.app.image_input import refuse_unreadable_in_one_sentence
@@ -28,6 +28,7 @@ from fer.pipeline.video import MAX_VIDEO_S
 matplotlib.use("Agg")
 
 models = served_models()  # the default model and the picker's others, loaded at start
+gr.set_static_paths(device_live.static_paths())  # device Live's scripts and model files
 default = models.default.predictor
 PAGE_CSS = """
 .muted { opacity: 0.6; }  /* whole-image guesses and uncertain faces */
@@ -122,24 +123,42 @@ with CallCheckedBlocks(
             "**Start** turns on the webcam and labels every face it sees. Each person keeps a number, and their "
             "scores are averaged over their last frames, so a still face keeps its label."
         )
-        start_live = gr.Button("Start", variant="primary", elem_id="start-live")
-        with gr.Row(equal_height=True):
-            # 320x240 frames: less to encode, send and decode per frame; faces stay findable.
-            webcam = refuse_unreadable_in_one_sentence(
-                gr.Image(
-                    sources=["webcam"],
-                    streaming=True,
-                    type="numpy",
-                    label="Webcam",
-                    elem_id="webcam",
-                    webcam_options=gr.WebcamOptions(constraints={"video": {"width": 320, "height": 240}}),
-                )
+        live_mode = gr.Radio(
+            [device_live.ON_DEVICE, device_live.ON_SERVER],
+            value=device_live.ON_DEVICE,
+            label="Where Live runs",
+            elem_id="live-mode",
+        )
+        with gr.Column(visible=True) as device_column:
+            # Frames never leave the browser: the models run there (fer/app/device_live.py).
+            device_html = gr.HTML(
+                device_live.device_config(models.default.key),
+                html_template=device_live.TEMPLATE,
+                css_template=device_live.CSS,
+                js_on_load=device_live.mount_js(),
+                elem_id="device-live",
             )
-            # JPEG frames: encoding a PNG per frame costs more than detecting the faces in it.
-            live_out = gr.Image(label="Live", type="numpy", format="jpeg", elem_id="live-output")
-        with gr.Row():
-            live_panel = gr.Label(label=live.LIVE_PANEL_HEADER, num_top_classes=3, elem_id="live-panel")
-            live_rate = gr.Markdown(elem_id="live-rate")
+        with gr.Column(visible=False) as server_column:
+            gr.HTML("", elem_id="live-fallback")
+            gr.Markdown("Live runs on the server: each frame is sent to it and comes back labelled.")
+            start_live = gr.Button("Start", variant="primary", elem_id="start-live")
+            with gr.Row(equal_height=True):
+                # 320x240 frames: less to encode, send and decode per frame; faces stay findable.
+                webcam = refuse_unreadable_in_one_sentence(
+                    gr.Image(
+                        sources=["webcam"],
+                        streaming=True,
+                        type="numpy",
+                        label="Webcam",
+                        elem_id="webcam",
+                        webcam_options=gr.WebcamOptions(constraints={"video": {"width": 320, "height": 240}}),
+                    )
+                )
+                # JPEG frames: encoding a PNG per frame costs more than detecting the faces in it.
+                live_out = gr.Image(label="Live", type="numpy", format="jpeg", elem_id="live-output")
+            with gr.Row():
+                live_panel = gr.Label(label=live.LIVE_PANEL_HEADER, num_top_classes=3, elem_id="live-panel")
+                live_rate = gr.Markdown(elem_id="live-rate")
         live_state = gr.State(None)
         start_live.click(None, js=START_LIVE_JS)
         webcam.stream(
@@ -152,6 +171,17 @@ with CallCheckedBlocks(
             time_limit=limits.LIVE_TIME_LIMIT_S,
             api_visibility="private",
             **limits.MODEL_EVENTS,
+        )
+        live_mode.change(
+            device_live.show_mode,
+            live_mode,
+            [device_column, server_column],
+            js=device_live.STOP_DEVICE_JS,
+            api_visibility="private",
+        )
+        # The picked model drives device Live too: the page gets its files and numbers.
+        model_picker.change(
+            device_live.device_config, model_picker, device_html, api_visibility="private", **limits.MODEL_EVENTS
         )
 
     with gr.Tab("Video"):

@@ -9,5 +9,8 @@ if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null;
     else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 fi
+# onnxruntime-web for the on-device page's tests: the pinned npm release, fetched once into
+# .web-runtime/ (git-ignored) and checked against its published hash.
+python -c "from fer.device.runtime_files import runtime_folder; runtime_folder()"
 python -m ruff check .
 python -m pytest "$@"

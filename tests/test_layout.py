@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 # Bottom to top; one entry a floor.
-FLOORS = [("fer.utils",), ("fer.model",), ("fer.hub",), ("fer.pipeline",), ("fer.app", "fer.batch")]
+FLOORS = [("fer.utils",), ("fer.model",), ("fer.hub",), ("fer.pipeline",), ("fer.device",), ("fer.app", "fer.batch")]
 
 
 def module_name(path: Path) -> str:
