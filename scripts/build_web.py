@@ -37,6 +37,11 @@ sdk: static
 app_file: index.html
 license: mit
 short_description: Faces and their expressions, found in your browser
+# Cross-origin isolation lets the models use several threads (SharedArrayBuffer).
+custom_headers:
+  cross-origin-embedder-policy: require-corp
+  cross-origin-opener-policy: same-origin
+  cross-origin-resource-policy: cross-origin
 ---
 
 # Facial expression recognition, on your device

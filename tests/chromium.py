@@ -40,7 +40,8 @@ def face_camera(path: Path, fps: int = 30, stamped: bool = False) -> tuple[str, 
     """Chromium flags for a fake webcam showing a still face (a one-second Y4M clip it loops) with
     sensor noise, at a webcam's 30 frames/s: the rate caps how many distinct frames Live can show.
     ``stamped``: each frame carries its number in the clip as 8 black or white 8x8 blocks along its
-    top-left edge (``STAMP_JS`` reads them), so a benchmark can tell which frame a page shows."""
+    top-left edge, and their mirror image at the top-right (``STAMP_JS`` reads them), so a benchmark
+    can tell which frame a page shows, mirrored or not."""
     face = webcam_view().convert("YCbCr")
     y, cb, cr = (np.asarray(plane) for plane in face.split())
     rng = np.random.default_rng(0)
@@ -48,9 +49,11 @@ def face_camera(path: Path, fps: int = 30, stamped: bool = False) -> tuple[str, 
         clip.write(f"YUV4MPEG2 W320 H240 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for number in range(fps):
             noisy = np.clip(y + rng.normal(0, 3, y.shape), 0, 255).astype(np.uint8)
-            if stamped:
+            if stamped:  # and mirrored at the top-right, for pages that mirror the webcam
                 for bit in range(8):
-                    noisy[:8, 8 * bit : 8 * bit + 8] = 235 if number >> bit & 1 else 16
+                    noisy[:8, 8 * bit : 8 * bit + 8] = noisy[:8, 312 - 8 * bit : 320 - 8 * bit] = (
+                        235 if number >> bit & 1 else 16
+                    )
             clip.write(b"FRAME\n" + noisy.tobytes() + cb[::2, ::2].tobytes() + cr[::2, ::2].tobytes())
     return (*FAKE_CAMERA, f"--use-file-for-fake-video-capture={path}")
 

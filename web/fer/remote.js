@@ -1,7 +1,7 @@
 // The page's handle on the Analyser in worker.js: the same calls, answered by the worker.
 
 import { asJson } from "./pipeline.js";
-import { DeviceError } from "./runtime.js";
+import { DeviceError, missingFeature } from "./runtime.js";
 
 const FAULT = "The models failed on this device.";
 
@@ -34,6 +34,8 @@ export class RemoteAnalyser {
 
   /** A worker with the runtime and both models loaded from `config`; DeviceError with one sentence if not. */
   static async load(config) {
+    const missing = missingFeature(); // checked here too: the page learns it without starting a worker
+    if (missing) throw new DeviceError(missing);
     let worker;
     try {
       worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });

@@ -2,8 +2,7 @@
 //
 // The runtime is the pinned npm build (fer/device/runtime_files.py): its ES module, with the
 // WebAssembly glue inside, and the .wasm binary. Both are fetched with their integrity hash, so
-// a CDN or a proxy that serves other bytes is refused, and run single-threaded, which needs no
-// cross-origin isolation.
+// a CDN or a proxy that serves other bytes is refused.
 
 export class DeviceError extends Error {}
 
@@ -43,17 +42,19 @@ export async function loadRuntime(runtime) {
     fetchChecked(runtime.module, runtime.integrity?.module, "model runtime (onnxruntime-web)").then((r) => r.text()),
     fetchChecked(runtime.wasm, runtime.integrity?.wasm, "model runtime (onnxruntime-web)").then((r) => r.arrayBuffer()),
   ]);
+  // Imported from the checked bytes, not from its URL, so what runs is what was checked. The URL is
+  // kept: onnxruntime starts its threads' workers from it.
   const moduleUrl = URL.createObjectURL(new Blob([moduleText], { type: "text/javascript" }));
   let ort;
   try {
     ort = await import(moduleUrl);
   } catch {
     throw new DeviceError("The model runtime (onnxruntime-web) is damaged and could not be started.");
-  } finally {
-    URL.revokeObjectURL(moduleUrl);
   }
   ort.env.wasm.wasmBinary = wasmBinary;
-  ort.env.wasm.numThreads = 1;
+  // Threads need SharedArrayBuffer, which only a cross-origin isolated page has (the static Space
+  // sends the headers for it; the Gradio app does not, and runs one thread).
+  ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
   return ort;
