@@ -129,6 +129,8 @@ with CallCheckedBlocks(
             label="Where Live runs",
             elem_id="live-mode",
         )
+        # Why Live runs on the server, when the device could not run it (written by the page's script).
+        gr.HTML("", html_template='<p class="fer-fallback" role="status"></p>', elem_id="live-fallback")
         with gr.Column(visible=True) as device_column:
             # Frames never leave the browser: the models run there (fer/app/device_live.py).
             device_html = gr.HTML(
@@ -139,7 +141,6 @@ with CallCheckedBlocks(
                 elem_id="device-live",
             )
         with gr.Column(visible=False) as server_column:
-            gr.HTML("", elem_id="live-fallback")
             gr.Markdown("Live runs on the server: each frame is sent to it and comes back labelled.")
             start_live = gr.Button("Start", variant="primary", elem_id="start-live")
             with gr.Row(equal_height=True):

@@ -187,8 +187,9 @@ def test_device_live_falls_back_to_the_server_when_its_model_cannot_load(playwri
     """A model file the browser cannot fetch: the page says why, switches Live to the server, and the
     server's Live then streams."""
     browser = launch(playwright, face_camera(tmp_path / "face.y4m"))
-    page = browser.new_context(permissions=["camera"]).new_page()
-    page.route("**/*-model_int8.onnx", lambda route: route.fulfill(status=404, body=b""))
+    context = browser.new_context(permissions=["camera"])
+    context.route("**/*-model_int8.onnx", lambda route: route.fulfill(status=404, body=b""))  # the worker's too
+    page = context.new_page()
     page.goto(app_server.url, wait_until="domcontentloaded")
     page.get_by_role("tab", name="Live").click()
     page.locator("#live-fallback").get_by_text("The expression model could not be downloaded (HTTP 404).").wait_for(

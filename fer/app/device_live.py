@@ -91,7 +91,7 @@ def mount_js() -> str:
     widget = file_url(WEB / "fer" / "widget.js")
     return f"""
 const fallBack = (sentence) => {{
-  const note = document.querySelector('#live-fallback');
+  const note = document.querySelector('#live-fallback .fer-fallback');
   if (note) note.textContent = sentence;
   const server = [...document.querySelectorAll('#live-mode input')].find((input) => input.value === {ON_SERVER!r});
   if (server && !server.checked) server.click();
