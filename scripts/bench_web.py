@@ -1,0 +1,307 @@
+"""The models on the visitor's device against the server, in Debian's headless Chromium on this machine.
+
+    python scripts/bench_web.py --out bench/web.json [--seconds 10] [--rounds 2] [--scenes 200]
+
+- **Parity:** the browser's answers beside ``Predictor.predict``'s on the example photos and on
+  validation faces pasted into 640x480 scenes: box gaps, score gaps end to end, and score gaps when
+  both are given the same detections (which isolates the port from the detector's int8 arithmetic).
+- **Inference:** the browser's milliseconds per call of the detector (640 px photos, 320 px Live)
+  and of the classifier, single-threaded WebAssembly (the page is not cross-origin isolated).
+- **Live, device against server,** in the app, taking turns in the same run, with fake 30 and 60
+  frames/s cameras, without and with Chromium's own latency emulation (50 and 150 ms): labelled
+  frames shown per second, lag, and the server's CPU per minute of Live. The camera's frames carry
+  their number (``tests/chromium.py``'s stamped clip), so the server mode's lag is read from the
+  frame it shows against the frame the camera is at; the device draws each camera frame at once,
+  so its lag is the age of the labels it draws (capture of the analysed frame to display).
+- **First labelled frame** after page load on the static page, cold and warm cache, and the bytes
+  transferred.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fer.pipeline.predict import Predictor  # noqa: E402
+from scripts.bench_live import chromium_pids, cpu_s  # noqa: E402
+from scripts.build_web import main as build_web  # noqa: E402
+from tests.app_server import running_app  # noqa: E402
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, STAMP_JS, face_camera, launch  # noqa: E402
+from tests.web_parity import decode_in_page, match_faces, png_base64, validation_scenes  # noqa: E402
+from train.bench import write_report  # noqa: E402
+
+CAMERA_FPS = (30, 60)
+LATENCIES_MS = (0, 50, 150)
+
+
+def percentiles(values: list[float]) -> dict:
+    if not values:
+        return {}
+    array = np.asarray(values, float)
+    return {
+        "median": round(float(np.median(array)), 6),
+        "p95": round(float(np.percentile(array, 95)), 6),
+        "max": round(float(array.max()), 6),
+    }
+
+
+def parity(page, scenes: list[Image.Image]) -> dict:
+    predictor = Predictor()
+    box_gaps, score_gaps, same_detection_gaps, uncertain_agree, counts_agree = [], [], [], [], []
+    for image in tqdm(scenes, desc="parity", unit="image"):
+        ours = predictor.predict(image)
+        theirs = page.evaluate(f"async (png) => window.fer.analyse(await ({decode_in_page})(png))", png_base64(image))
+        ours_json = [face.as_json(3) for face in ours]
+        pairs = match_faces(ours_json, theirs["faces"])
+        counts_agree.append(len(pairs) == len(ours_json) == len(theirs["faces"]))
+        for server_face, device_face in pairs:
+            box_gaps.append(float(np.abs(np.subtract(server_face["box"], device_face["box"])).max()))
+            score_gaps.append(max(abs(v - device_face["scores"][k]) for k, v in server_face["scores"].items()))
+            uncertain_agree.append(server_face["uncertain"] == device_face["uncertain"])
+        faces = predictor.detector.detect(np.asarray(image))
+        sent = [{"box": list(face.box), "landmarks": face.landmarks.tolist()} for face in faces]
+        described = page.evaluate(
+            f"async ([png, faces]) => window.fer.analyser.describeFaces(await ({decode_in_page})(png), faces)",
+            [png_base64(image), sent],
+        )
+        for server_face, device_face in zip(ours if faces else [], described):
+            same_detection_gaps.append(max(abs(v - device_face["scores"][k]) for k, v in server_face.scores.items()))
+    return {
+        "images": len(scenes),
+        "face_counts_agree": round(float(np.mean(counts_agree)), 4),
+        "box_gap_px": percentiles(box_gaps),
+        "boxes_within_2px": round(float(np.mean(np.asarray(box_gaps) <= 2)), 4),
+        "score_gap_end_to_end": percentiles(score_gaps),
+        "scores_within_2e-3_end_to_end": round(float(np.mean(np.asarray(score_gaps) <= 2e-3)), 4),
+        "uncertain_marks_agree": round(float(np.mean(uncertain_agree)), 4),
+        "score_gap_given_the_same_detections": percentiles(same_detection_gaps),
+    }
+
+
+def serve(folder: Path, isolated: bool = False) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A static file server for ``folder``; ``isolated``: with the headers the static Space sends
+    (cross-origin isolation, so the models may use threads)."""
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def end_headers(self) -> None:
+            if isolated:
+                self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+                self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+                self.send_header("Cross-Origin-Resource-Policy", "cross-origin")
+            super().end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def first_labelled_frame(playwright, url: str, camera: tuple[str, ...], profile: Path) -> dict:
+    """Page load to the first labelled Live frame (Start clicked as soon as it works), cold then warm
+    (a browser profile on disk, as a visitor's: an incognito context keeps no 15 MB file cached)."""
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *camera]
+    )
+    context.grant_permissions(["camera"])
+    transferred = []
+    # Bodies as received (-1 where Chromium reports none, e.g. a 304's).
+    context.on("requestfinished", lambda request: transferred.append(max(0, request.sizes()["responseBodySize"])))
+    page = context.new_page()
+    report = {}
+    for visit in ("cold", "warm"):
+        transferred.clear()
+        if visit == "cold":
+            page.goto(url, wait_until="domcontentloaded")
+        else:
+            page.reload(wait_until="domcontentloaded")
+        page.wait_for_function("() => window.fer.live", polling=10, timeout=60_000)
+        ready = page.evaluate("() => performance.now()")
+        page.locator("#live-start").click()
+        page.wait_for_function("() => window.fer.live.stats.shown.length > 0", polling=10, timeout=60_000)
+        first = page.evaluate("() => window.fer.live.stats.shown[0]")
+        page.locator("#live-start").click()
+        report[visit] = {
+            "models_ready_ms": round(ready),
+            "first_labelled_frame_ms": round(first),
+            "bytes_transferred": int(sum(transferred)),
+        }
+    context.close()
+    return report
+
+
+def threaded_inference(playwright, site: Path, camera: tuple[str, ...], scenes: list[Image.Image]) -> dict:
+    """The detector's and classifier's milliseconds with the page served cross-origin isolated,
+    as the static Space serves it: onnxruntime then runs as many threads as the machine has (up to 4)."""
+    server, url = serve(site, isolated=True)
+    browser = launch(playwright, camera)
+    page = browser.new_context(permissions=["camera"]).new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_function("() => window.fer.analyse", timeout=60_000)
+    assert page.evaluate("() => crossOriginIsolated"), "the page is not cross-origin isolated"
+    for image in scenes[:40]:
+        page.evaluate(f"async (png) => window.fer.analyse(await ({decode_in_page})(png))", png_base64(image))
+    photo = page.evaluate("() => window.fer.analyser.timings()")
+    page.locator("#live-start").click()
+    page.wait_for_timeout(5000)
+    page.locator("#live-start").click()
+    live = page.evaluate("() => window.fer.analyser.timings()")
+    threads = page.evaluate("() => Math.min(4, navigator.hardwareConcurrency || 1)")
+    browser.close()
+    server.shutdown()
+    return {
+        "threads": threads,
+        "detector_640_photo": percentiles(photo["detector"]),
+        "detector_320_live": percentiles(live["detector"][len(photo["detector"]) :]),
+        "classifier_per_call": percentiles(live["classifier"][len(photo["classifier"]) :]),
+    }
+
+
+SERVER_LAG_JS = """(fps) => {
+  const stamp = STAMP;
+  const video = document.querySelector('#webcam video');
+  window.benchShown = 0;
+  window.benchLagFrames = [];
+  new MutationObserver(() => {
+    const img = document.querySelector('#live-output img');
+    window.benchShown += 1;
+    img.decode().then(() => window.benchLagFrames.push((((stamp(video) - stamp(img)) % fps) + fps) % fps), () => {});
+  }).observe(document.querySelector('#live-output'), { subtree: true, attributes: true, attributeFilter: ['src'] });
+}""".replace("STAMP", STAMP_JS)
+
+
+def live_run(playwright, url: str, server_pid: int, mode: str, fps: int, latency_ms: int, seconds: float) -> dict:
+    """One Live stream in the app, on the device or the server (or none, ``idle``): frames shown per
+    second, lag, server CPU."""
+    with tempfile.TemporaryDirectory() as scratch:
+        browser = launch(playwright, face_camera(Path(scratch) / "face.y4m", fps, stamped=True))
+        page = browser.new_context(permissions=["camera"]).new_page()
+        if latency_ms:
+            session = page.context.new_cdp_session(page)
+            session.send("Network.enable")
+            conditions = {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1}
+            session.send("Network.emulateNetworkConditions", conditions)
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Live").click()
+        if mode == "device":
+            page.wait_for_function("() => window.ferDeviceLive", timeout=120_000)
+            page.locator(".fer-start").click()
+            page.wait_for_function("() => window.ferDeviceLive.stats.shown.length > 10", timeout=60_000)
+        elif mode == "idle":  # the page open on Live, nothing started: what the server spends anyway
+            page.wait_for_function("() => window.ferDeviceLive", timeout=120_000)
+        else:
+            page.locator("#live-mode input[value='On the server']").check()
+            page.locator("#start-live").click()
+            page.locator("#live-output img").wait_for(timeout=60_000)
+        time.sleep(2)  # settle
+        if mode == "device":
+            page.evaluate("() => window.ferDeviceLive.reset()")
+        elif mode == "server":
+            page.evaluate(SERVER_LAG_JS, fps)
+        cpu_before, browser_before, start = cpu_s([server_pid]), cpu_s(chromium_pids()), time.perf_counter()
+        time.sleep(seconds)
+        if mode == "device":
+            stats = page.evaluate(
+                "() => { const s = window.ferDeviceLive.stats; "
+                "return { shown: s.shown.length, lag: s.labelAge, detections: s.detections }; }"
+            )
+            lags = stats["lag"]
+        elif mode == "idle":
+            stats, lags = {"shown": 0}, []
+        else:
+            stats = page.evaluate("() => ({ shown: window.benchShown, lagFrames: window.benchLagFrames })")
+            lags = [frames * 1000 / fps for frames in stats["lagFrames"]]
+        elapsed = time.perf_counter() - start
+        server_cpu, browser_cpu = cpu_s([server_pid]) - cpu_before, cpu_s(chromium_pids()) - browser_before
+        browser.close()
+    run = {
+        "frames_per_s": round(stats["shown"] / elapsed, 2),
+        "lag_ms_median": round(statistics.median(lags), 1) if lags else None,
+        "server_cpu_s_per_minute": round(60 * server_cpu / elapsed, 2),
+        "chromium_cpu_percent": round(100 * browser_cpu / elapsed),
+    }
+    if mode == "device":
+        run["labelled_afresh_per_s"] = round(stats["detections"] / elapsed, 2)
+    return run
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="bench/web.json")
+    parser.add_argument("--seconds", type=float, default=10, help="measured per Live stream, after 2 s to settle")
+    parser.add_argument("--rounds", type=int, default=2, help="Live streams per mode and condition, taking turns")
+    parser.add_argument("--scenes", type=int, default=200, help="validation faces in 640x480 scenes, for parity")
+    args = parser.parse_args()
+
+    from train.data import load_split, subsample
+
+    validation = subsample(load_split(ROOT.parent / "shared" / "data" / "fer2013.zip", "validation"), 300).images
+    scenes = [Image.open(path).convert("RGB") for path in sorted((ROOT / "examples").glob("*.jpg"))]
+    scenes += validation_scenes(validation, args.scenes)
+    report: dict = {"machine": "2 cores, headless Debian Chromium, single-threaded WebAssembly (SIMD)"}
+    with tempfile.TemporaryDirectory() as scratch, sync_playwright() as playwright:
+        site = Path(scratch) / "site"
+        build_web([str(site)])
+        server, url = serve(site)
+        camera = face_camera(Path(scratch) / "face.y4m")
+        browser = launch(playwright, camera)
+        page = browser.new_context(permissions=["camera"]).new_page()
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_function("() => window.fer.analyse", timeout=60_000)
+        report["parity"] = parity(page, scenes)
+        photo = page.evaluate("() => window.fer.analyser.timings()")
+        page.evaluate("() => window.fer.live.reset()")
+        page.locator("#live-start").click()
+        page.wait_for_timeout(1000 * args.seconds)
+        page.locator("#live-start").click()
+        live = page.evaluate("() => window.fer.analyser.timings()")
+        report["inference_ms_single_thread"] = {
+            "detector_640_photo": percentiles(photo["detector"][: len(scenes)]),
+            "detector_320_live": percentiles(live["detector"][len(scenes) :]),
+            "classifier_per_call": percentiles(live["classifier"][len(photo["classifier"]) :]),
+        }
+        browser.close()
+        report["first_labelled_frame_static_page"] = first_labelled_frame(
+            playwright, url, camera, Path(scratch) / "profile"
+        )
+        server.shutdown()
+        report["inference_ms_threaded_cross_origin_isolated"] = threaded_inference(playwright, site, camera, scenes)
+
+        runs: dict[str, list[dict]] = {}
+        with running_app() as app:
+            conditions = [(fps, 0) for fps in CAMERA_FPS] + [(30, latency) for latency in LATENCIES_MS[1:]]
+            for _ in tqdm(range(args.rounds), desc="live rounds", unit="round"):
+                for fps, latency in conditions:
+                    for mode in ("device", "server") if (fps, latency) != (30, 0) else ("device", "server", "idle"):
+                        key = f"{mode}, camera {fps} frames/s, {latency} ms added"
+                        run = live_run(playwright, app.url, app.pid, mode, fps, latency, args.seconds)
+                        runs.setdefault(key, []).append(run)
+    report["live"] = {
+        key: {
+            **{name: statistics.median(r[name] for r in rs) for name in rs[0] if all(r[name] is not None for r in rs)},
+            "runs": rs,
+        }
+        for key, rs in runs.items()
+    }
+    write_report(report, ROOT / args.out)
+
+
+if __name__ == "__main__":
+    main()
