@@ -10,7 +10,9 @@ if ! command -v chromium >/dev/null 2>&1; then
     else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 fi
 # onnxruntime-web for the on-device page's tests: the pinned npm release, fetched once into
-# .web-runtime/ (git-ignored) and checked against its published hash.
-python -c "from fer.device.runtime_files import runtime_folder; runtime_folder()"
+# .web-runtime/ (git-ignored) and checked against its published hash. Without the registry those
+# tests skip, saying why.
+python -c "from fer.device.runtime_files import runtime_folder; runtime_folder()" ||
+    echo "onnxruntime-web could not be fetched: the on-device tests will skip"
 python -m ruff check .
 python -m pytest "$@"

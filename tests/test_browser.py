@@ -160,9 +160,18 @@ def test_a_full_queue_says_busy_and_closed_live_streams_free_their_slots(playwri
     assert time.monotonic() - closed < min(60, limits.LIVE_TIME_LIMIT_S)
 
 
+def needs_local_runtime() -> None:
+    """Offline, the app's device Live would load onnxruntime-web from the CDN: skip, saying why."""
+    from fer.device.runtime_files import configured_folder, local_copy
+
+    if local_copy() is None:
+        pytest.skip(f"onnxruntime-web is not in {configured_folder()} (scripts/test.sh fetches it from npm)")
+
+
 def test_live_runs_on_the_device_by_default_and_sends_the_server_no_frame(playwright, app_server, tmp_path):
     """The Live tab labels the fake camera's face in the browser: frames shown at the camera's rate,
     a person numbered, and no request to the server while it runs."""
+    needs_local_runtime()
     browser = launch(playwright, face_camera(tmp_path / "face.y4m"))
     page = browser.new_context(permissions=["camera"]).new_page()
     page.goto(app_server.url, wait_until="domcontentloaded")
@@ -186,6 +195,7 @@ def test_live_runs_on_the_device_by_default_and_sends_the_server_no_frame(playwr
 def test_device_live_falls_back_to_the_server_when_its_model_cannot_load(playwright, app_server, tmp_path):
     """A model file the browser cannot fetch: the page says why, switches Live to the server, and the
     server's Live then streams."""
+    needs_local_runtime()
     browser = launch(playwright, face_camera(tmp_path / "face.y4m"))
     context = browser.new_context(permissions=["camera"])
     context.route("**/*-model_int8.onnx", lambda route: route.fulfill(status=404, body=b""))  # the worker's too

@@ -314,3 +314,18 @@ def test_building_and_pushing_a_static_space_is_one_command(site, tmp_path):
     assert files["README.md"] == (site / "README.md").read_bytes()
     wasm = "runtime/ort-wasm-simd-threaded.wasm"
     assert files[wasm] == (site / wasm).read_bytes()
+
+
+def test_the_app_hands_the_picked_models_files_and_numbers_to_device_live():
+    """What the Live tab's device mode gets when a model is picked: its own ONNX file (a content-named
+    copy the app serves), labels and threshold; an unknown pick, one sentence instead."""
+    from fer.app import device_live
+
+    config = json.loads(device_live.device_config("fernet_s"))
+    model_copy = Path(config["model"]["url"].removeprefix("/gradio_api/file="))
+    assert model_copy.parent == device_live.COPIES
+    assert model_copy.read_bytes() == (ROOT / "checkpoints" / "fernet_s" / "model_int8.onnx").read_bytes()
+    assert config["model"]["name"] == "fernet_s" and config["model"]["uncertain_below"] == 0.55
+    assert any(model_copy.is_relative_to(folder) for folder in device_live.static_paths())
+    unknown = json.loads(device_live.device_config("nobody/none"))
+    assert unknown["unavailable"].startswith("Cannot use this model: there is no model 'nobody/none' here")

@@ -23,6 +23,7 @@ from fer.app.served import served_models
 from fer.device.bundle import DETECTOR_FILE, WEB, device_model_file, model_config, page_config
 from fer.device.runtime_files import CDN, local_copy
 from fer.model.checkpoint_info import CheckpointError
+from fer.utils.atomic import atomic_write
 
 ON_DEVICE, ON_SERVER = "On this device", "On the server"
 COPIES = Path(tempfile.gettempdir()) / "fer-device-files"
@@ -43,11 +44,8 @@ def served_copy(path: Path) -> Path:
     a checkpoint's own folder is never exposed, and a new file gets a new URL (browsers cache them)."""
     data = path.read_bytes()
     copy = COPIES / f"{hashlib.sha256(data).hexdigest()[:16]}-{path.name}"
-    if not copy.is_file():
-        COPIES.mkdir(parents=True, exist_ok=True)
-        temporary = copy.with_suffix(".tmp")
-        temporary.write_bytes(data)
-        temporary.replace(copy)
+    if not copy.is_file():  # app processes may share the folder: each writes whole files only
+        atomic_write(copy, lambda temporary: Path(temporary).write_bytes(data), durable=False)
     return copy
 
 

@@ -56,13 +56,11 @@ def local_copy() -> Path | None:
     return folder
 
 
-def runtime_folder(fetch: bool = True) -> Path:
+def runtime_folder() -> Path:
     """A folder holding the pinned runtime files: the local copy, fetched from npm first if needed."""
     folder = local_copy()
     if folder is not None:
         return folder
-    if not fetch:
-        raise RuntimeFilesError(f"onnxruntime-web {VERSION} is not in {configured_folder()}")
     folder = configured_folder()
     try:
         with urllib.request.urlopen(TARBALL, timeout=120) as response:

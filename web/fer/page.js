@@ -63,7 +63,13 @@ async function showPhoto(analyser, file) {
   }
   say(status, "Analysing...");
   const topK = Number($("#top-k").value);
-  const faces = await analyser.predict(imageData);
+  let faces;
+  try {
+    faces = await analyser.predict(imageData);
+  } catch (error) {
+    say(status, error instanceof DeviceError ? error.message : "The models failed on this photo.", true);
+    return;
+  }
   Object.assign(canvas, { width: imageData.width, height: imageData.height });
   const context = canvas.getContext("2d");
   context.putImageData(imageData, 0, 0);
