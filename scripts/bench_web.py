@@ -20,12 +20,9 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -41,7 +38,7 @@ from scripts.bench_live import chromium_pids, cpu_s  # noqa: E402
 from scripts.build_web import main as build_web  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, STAMP_JS, face_camera, launch  # noqa: E402
-from tests.web_parity import decode_in_page, match_faces, png_base64, validation_scenes  # noqa: E402
+from tests.web_parity import analyse_in_page, describe_in_page, match_faces, serve_folder, validation_scenes  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 CAMERA_FPS = (30, 60)
@@ -64,7 +61,7 @@ def parity(page, scenes: list[Image.Image]) -> dict:
     box_gaps, score_gaps, same_detection_gaps, uncertain_agree, counts_agree = [], [], [], [], []
     for image in tqdm(scenes, desc="parity", unit="image"):
         ours = predictor.predict(image)
-        theirs = page.evaluate(f"async (png) => window.fer.analyse(await ({decode_in_page})(png))", png_base64(image))
+        theirs = analyse_in_page(page, image)
         ours_json = [face.as_json(3) for face in ours]
         pairs = match_faces(ours_json, theirs["faces"])
         counts_agree.append(len(pairs) == len(ours_json) == len(theirs["faces"]))
@@ -73,11 +70,7 @@ def parity(page, scenes: list[Image.Image]) -> dict:
             score_gaps.append(max(abs(v - device_face["scores"][k]) for k, v in server_face["scores"].items()))
             uncertain_agree.append(server_face["uncertain"] == device_face["uncertain"])
         faces = predictor.detector.detect(np.asarray(image))
-        sent = [{"box": list(face.box), "landmarks": face.landmarks.tolist()} for face in faces]
-        described = page.evaluate(
-            f"async ([png, faces]) => window.fer.analyser.describeFaces(await ({decode_in_page})(png), faces)",
-            [png_base64(image), sent],
-        )
+        described = describe_in_page(page, image, faces)
         for server_face, device_face in zip(ours if faces else [], described):
             same_detection_gaps.append(max(abs(v - device_face["scores"][k]) for k, v in server_face.scores.items()))
     return {
@@ -90,26 +83,6 @@ def parity(page, scenes: list[Image.Image]) -> dict:
         "uncertain_marks_agree": round(float(np.mean(uncertain_agree)), 4),
         "score_gap_given_the_same_detections": percentiles(same_detection_gaps),
     }
-
-
-def serve(folder: Path, isolated: bool = False) -> tuple[http.server.ThreadingHTTPServer, str]:
-    """A static file server for ``folder``; ``isolated``: with the headers the static Space sends
-    (cross-origin isolation, so the models may use threads)."""
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def end_headers(self) -> None:
-            if isolated:
-                self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-                self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-                self.send_header("Cross-Origin-Resource-Policy", "cross-origin")
-            super().end_headers()
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 def first_labelled_frame(playwright, url: str, camera: tuple[str, ...], profile: Path) -> dict:
@@ -148,14 +121,14 @@ def first_labelled_frame(playwright, url: str, camera: tuple[str, ...], profile:
 def threaded_inference(playwright, site: Path, camera: tuple[str, ...], scenes: list[Image.Image]) -> dict:
     """The detector's and classifier's milliseconds with the page served cross-origin isolated,
     as the static Space serves it: onnxruntime then runs as many threads as the machine has (up to 4)."""
-    server, url = serve(site, isolated=True)
+    server, url = serve_folder(site, isolated=True)
     browser = launch(playwright, camera)
     page = browser.new_context(permissions=["camera"]).new_page()
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_function("() => window.fer.analyse", timeout=60_000)
     assert page.evaluate("() => crossOriginIsolated"), "the page is not cross-origin isolated"
     for image in scenes[:40]:
-        page.evaluate(f"async (png) => window.fer.analyse(await ({decode_in_page})(png))", png_base64(image))
+        analyse_in_page(page, image)
     photo = page.evaluate("() => window.fer.analyser.timings()")
     page.locator("#live-start").click()
     page.wait_for_timeout(5000)
@@ -259,7 +232,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, sync_playwright() as playwright:
         site = Path(scratch) / "site"
         build_web([str(site)])
-        server, url = serve(site)
+        server, url = serve_folder(site)
         camera = face_camera(Path(scratch) / "face.y4m")
         browser = launch(playwright, camera)
         page = browser.new_context(permissions=["camera"]).new_page()

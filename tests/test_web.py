@@ -8,10 +8,9 @@ tests that need a working page; the Gradio app's device Live is tested in test_b
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import json
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +27,10 @@ from tests.conftest import ROOT
 from tests.web_parity import (
     BOX_TOLERANCE_PX,
     PROBABILITY_TOLERANCE,
-    decode_in_page,
+    analyse_in_page,
+    describe_in_page,
     match_faces,
-    png_base64,
+    serve_folder,
     validation_scenes,
 )
 
@@ -53,18 +53,10 @@ def site(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def site_url(site):
-    """Any static file server will do: Python's own, as a visitor might use to try a build."""
-    handler = functools.partial(QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server, url = serve_folder(site)
+    yield url
     server.shutdown()
     server.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +81,6 @@ def page(camera_browser, site_url):
 @pytest.fixture(scope="module")
 def predictor() -> Predictor:
     return Predictor()
-
-
-def analyse_in_page(page, image: Image.Image) -> dict:
-    return page.evaluate(f"async (png) => window.fer.analyse(await ({decode_in_page})(png))", png_base64(image))
 
 
 def test_the_build_is_a_static_space_with_the_page_both_models_and_the_pinned_runtime(site):
@@ -160,15 +148,7 @@ def assert_same_scores_for_the_same_detections(page, predictor: Predictor, image
     rgb = np.asarray(image)
     faces = predictor.detector.detect(rgb)
     ours = predictor.predict(image)
-    sent = [{"box": list(face.box), "landmarks": face.landmarks.tolist()} for face in faces]
-    theirs = page.evaluate(
-        f"""async ([png, faces]) => {{
-            const imageData = await ({decode_in_page})(png);
-            const described = await window.fer.analyser.describeFaces(imageData, faces);
-            return described.map((face) => ({{ ...face, crop: Array.from(face.crop.data) }}));
-        }}""",
-        [png_base64(image), sent],
-    )
+    theirs = describe_in_page(page, image, faces)
     for server_face, device_face in zip(ours, theirs):
         assert server_face.box == tuple(device_face["box"])
         assert np.array_equal(server_face.crop.ravel(), device_face["crop"])  # Pillow's arithmetic, ported
@@ -297,9 +277,6 @@ def test_camera_denied_and_no_camera_each_get_their_sentence(playwright, site_ur
 
 def test_building_and_pushing_a_static_space_is_one_command(site, tmp_path):
     """``build_web.py OUT --push user/space`` against the local Hub, as ``train.push`` is tested."""
-    import subprocess
-    import sys
-
     from tests.hub_server import FakeHub
     from tests.test_hub import hub_env
 

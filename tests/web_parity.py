@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import functools
+import http.server
 import io
+import threading
 
 import numpy as np
 from PIL import Image
@@ -21,6 +24,46 @@ decode_in_page = """async (png) => {
     context.drawImage(bitmap, 0, 0);
     return context.getImageData(0, 0, bitmap.width, bitmap.height);
 }"""
+
+
+def serve_folder(folder, isolated: bool = False) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A quiet static file server for ``folder`` on 127.0.0.1 and its URL: any such server will do,
+    as a visitor might use to try a build. ``isolated``: with the headers the static Space sends
+    (cross-origin isolation, so the models may use threads)."""
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def end_headers(self) -> None:
+            if isolated:
+                self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+                self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+                self.send_header("Cross-Origin-Resource-Policy", "cross-origin")
+            super().end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def analyse_in_page(page, image: Image.Image) -> dict:
+    """``window.fer.analyse`` on ``image``'s exact pixels: what the page says ``/predict`` would."""
+    return page.evaluate(f"async (png) => window.fer.analyse(await ({decode_in_page})(png))", png_base64(image))
+
+
+def describe_in_page(page, image: Image.Image, faces: list) -> list[dict]:
+    """The page's crops and scores for faces Python's detector found in ``image`` (``Face``s), each
+    crop as a flat list of its 48x48 pixels."""
+    sent = [{"box": list(face.box), "landmarks": face.landmarks.tolist()} for face in faces]
+    return page.evaluate(
+        f"""async ([png, faces]) => {{
+            const imageData = await ({decode_in_page})(png);
+            const described = await window.fer.analyser.describeFaces(imageData, faces);
+            return described.map((face) => ({{ ...face, crop: Array.from(face.crop.data) }}));
+        }}""",
+        [png_base64(image), sent],
+    )
 
 
 def png_base64(image: Image.Image) -> str:

@@ -50,15 +50,20 @@ def served_copy(path: Path) -> Path:
 
 
 @functools.cache
+def local_runtime() -> Path | None:
+    """The local runtime copy, checked once per process (hashing its 15 MB is not free)."""
+    return local_copy()
+
+
 def runtime_base() -> str:
-    folder = local_copy()
+    folder = local_runtime()
     return file_url(folder) + "/" if folder else CDN
 
 
 def static_paths() -> list[Path]:
     """What ``gr.set_static_paths`` must serve: the page's scripts, the model copies, a local runtime."""
     COPIES.mkdir(parents=True, exist_ok=True)
-    return [WEB / "fer", COPIES, *filter(None, [local_copy()])]
+    return [WEB / "fer", COPIES, *filter(None, [local_runtime()])]
 
 
 def device_config(model: str | None) -> str:

@@ -67,6 +67,14 @@ def _explain(exc: Exception, repo_id: str, action: str) -> HubError:
     return HubError(f"could not {action} {repo_id}: {type(exc).__name__}: {exc}")
 
 
+def _writing_api(token: str | None) -> HfApi:
+    """The Hub client for a push: with ``token``, else the saved or HF_TOKEN one; HubError if none."""
+    token = token or get_token()
+    if not token:
+        raise HubError("no Hugging Face token: set HF_TOKEN (a token with write access) and push again")
+    return HfApi(token=token)
+
+
 def push_checkpoint(
     folder: str | Path,
     repo_id: str,
@@ -88,10 +96,7 @@ def push_checkpoint(
     if not (folder / WEIGHTS_FILE).is_file():
         raise HubError(f"nothing pushed: {folder} has no {WEIGHTS_FILE}")
     write_model_card(folder, repo_id=repo_id)
-    token = token or get_token()
-    if not token:
-        raise HubError("no Hugging Face token: set HF_TOKEN (a token with write access) and push again")
-    api = HfApi(token=token)
+    api = _writing_api(token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
         info = api.upload_folder(
@@ -110,10 +115,7 @@ def push_space(folder: str | Path, repo_id: str, private: bool = False, token: s
     """Upload a built static page (``scripts/build_web.py``) as one commit of a static Space,
     creating the Space if needed. Returns the commit URL."""
     repo_id = check_repo_id(repo_id)
-    token = token or get_token()
-    if not token:
-        raise HubError("no Hugging Face token: set HF_TOKEN (a token with write access) and push again")
-    api = HfApi(token=token)
+    api = _writing_api(token)
     try:
         api.create_repo(repo_id, repo_type="space", space_sdk="static", private=private, exist_ok=True)
         info = api.upload_folder(

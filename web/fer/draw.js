@@ -50,3 +50,14 @@ export function scoreBars(scores, topK) {
     });
   return list;
 }
+
+/** Live's readout: the rate, and the largest face's person, uncertainty and scores (or that there is none). */
+export function showLiveFrame(rateElement, panel, keyframe, rate) {
+  if (rate !== null) rateElement.textContent = `${rate.toFixed(1)} frames/s labelled on this device`;
+  if (!keyframe.faces.length) {
+    panel.textContent = "No face in view";
+    return;
+  }
+  const face = keyframe.faces[0];
+  panel.replaceChildren(`Person ${keyframe.people[0]}${face.uncertain ? " · uncertain" : ""}`, scoreBars(face.scores, 3));
+}

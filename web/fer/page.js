@@ -5,7 +5,7 @@
 // so tests and other scripts can hold the two side by side.
 
 import { asJson } from "./pipeline.js";
-import { drawFaces, scoreBars } from "./draw.js";
+import { drawFaces, scoreBars, showLiveFrame } from "./draw.js";
 import { readImageFile } from "./image_file.js";
 import { DeviceLive } from "./live.js";
 import { RemoteAnalyser } from "./remote.js";
@@ -98,13 +98,7 @@ async function showPhoto(analyser, file) {
 function liveView() {
   return {
     canvas: $("#live-canvas"),
-    onFrame(keyframe, rate) {
-      if (rate !== null) $("#live-rate").textContent = `${rate.toFixed(1)} frames/s labelled on this device`;
-      const panel = $("#live-panel");
-      if (!keyframe.faces.length) return say(panel, "No face in view");
-      const face = keyframe.faces[0];
-      panel.replaceChildren(`Person ${keyframe.people[0]}${face.uncertain ? " · uncertain" : ""}`, scoreBars(face.scores, 3));
-    },
+    onFrame: (keyframe, rate) => showLiveFrame($("#live-rate"), $("#live-panel"), keyframe, rate),
     onError(sentence) {
       say($("#live-status"), sentence, true);
       $("#live-start").textContent = "Start";

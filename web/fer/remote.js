@@ -34,7 +34,7 @@ export class RemoteAnalyser {
 
   /** A worker with the runtime and both models loaded from `config`; DeviceError with one sentence if not. */
   static async load(config) {
-    const missing = missingFeature(); // checked here too: the page learns it without starting a worker
+    const missing = missingFeature(); // checked here, so the page learns it before starting a worker
     if (missing) throw new DeviceError(missing);
     let worker;
     try {

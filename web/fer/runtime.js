@@ -34,10 +34,9 @@ async function fetchChecked(url, integrity, what) {
   return response;
 }
 
-/** onnxruntime-web from `runtime` ({ module, wasm, integrity: { module, wasm } }). */
+/** onnxruntime-web from `runtime` ({ module, wasm, integrity: { module, wasm } }); the page has
+ * checked `missingFeature()` before starting the worker this runs in (remote.js). */
 export async function loadRuntime(runtime) {
-  const missing = missingFeature();
-  if (missing) throw new DeviceError(missing);
   const [moduleText, wasmBinary] = await Promise.all([
     fetchChecked(runtime.module, runtime.integrity?.module, "model runtime (onnxruntime-web)").then((r) => r.text()),
     fetchChecked(runtime.wasm, runtime.integrity?.wasm, "model runtime (onnxruntime-web)").then((r) => r.arrayBuffer()),

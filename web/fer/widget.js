@@ -3,9 +3,9 @@
 // model has no ONNX export, it hands Live to the server and says why.
 
 import { DeviceLive } from "./live.js";
-import { scoreBars } from "./draw.js";
+import { showLiveFrame } from "./draw.js";
 import { RemoteAnalyser } from "./remote.js";
-import { DeviceError, missingFeature } from "./runtime.js";
+import { DeviceError } from "./runtime.js";
 
 const ON_DEVICE = "Live runs on this device: your camera's frames never leave your browser.";
 
@@ -32,13 +32,7 @@ export function mountDeviceLive(element, config, fallBack) {
 
   const view = {
     canvas: $("canvas"),
-    onFrame(keyframe, rate) {
-      if (rate !== null) $("rate").textContent = `${rate.toFixed(1)} frames/s labelled on this device`;
-      const panel = $("panel");
-      if (!keyframe.faces.length) return (panel.textContent = "No face in view");
-      const face = keyframe.faces[0];
-      panel.replaceChildren(`Person ${keyframe.people[0]}${face.uncertain ? " · uncertain" : ""}`, scoreBars(face.scores, 3));
-    },
+    onFrame: (keyframe, rate) => showLiveFrame($("rate"), $("panel"), keyframe, rate),
     onError: (sentence) => fail(new DeviceError(sentence)),
   };
 
@@ -50,11 +44,6 @@ export function mountDeviceLive(element, config, fallBack) {
     const parsed = JSON.parse(config() || "{}");
     if (parsed.unavailable) {
       fail(new DeviceError(parsed.unavailable));
-      return Promise.resolve(null);
-    }
-    const missing = missingFeature();
-    if (missing) {
-      fail(new DeviceError(missing));
       return Promise.resolve(null);
     }
     say("Loading the models into this browser (once; it keeps them)...");
