@@ -8,7 +8,10 @@ rounds. The earlier file is read from git. One whose input is
 CenterFace's float ``input.1`` is fed float32 N x 3 x H x W, as the app fed its int8 file before
 that took uint8 ``pixels``. Both detect at the int8 threshold.
 Figures: the detector alone and one face end to end (decode, detect, crop, classify) on a
-640x480 photo, median milliseconds, and the other file's time over the current one's.
+640x480 photo, median milliseconds, and the other file's time over the current one's. Then
+whether both find the same faces: on the example photos and, with ``--data``, validation faces
+pasted into 640x480 scenes (as tests/test_web.py does), the faces each finds and how far the
+boxes of the same face are apart.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from app_bench.common import photo_bytes  # noqa: E402
 
 from fer.pipeline.faces import INT8_GRAPH, THRESHOLDS, CenterFaceDetector  # noqa: E402
 from fer.pipeline.predict import Predictor  # noqa: E402
+from tests.web_parity import match_faces, validation_scenes  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 # Where the detector lived before ``fer/`` had subpackages: older commits have it there.
@@ -59,12 +63,36 @@ def interleaved_median_ms(timed: dict, rounds: int, calls: int) -> dict[str, flo
     return {name: round(float(np.median(values)) * 1000, 2) for name, values in times.items()}
 
 
+def same_faces(current: CenterFaceDetector, other: CenterFaceDetector, images: list[Image.Image]) -> dict:
+    """How many faces each detector finds in ``images`` and how far the boxes of a face both find differ."""
+    found = {"current": 0, "other": 0, "both": 0}
+    gaps = []
+    for image in images:
+        rgb = np.asarray(image.convert("RGB"))
+        ours, theirs = (
+            [{"box": [round(v) for v in face.box]} for face in detector.detect(rgb)] for detector in (current, other)
+        )
+        pairs = match_faces(ours, theirs)
+        found["current"] += len(ours)
+        found["other"] += len(theirs)
+        found["both"] += len(pairs)
+        gaps += [int(np.abs(np.subtract(a["box"], b["box"])).max()) for a, b in pairs]
+    return {
+        "images": len(images),
+        "faces_found": found,
+        "box_gap_px_max": max(gaps, default=0),
+        "boxes_equal": round(float(np.mean(np.asarray(gaps) == 0)), 4) if gaps else None,
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("revision", help="the commit whose detector to compare with, e.g. 2db0a7a")
     p.add_argument("--out", default="bench/detector_file.json")
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--calls", type=int, default=20)
+    p.add_argument("--data", default="../shared/data/fer2013.zip", help="FER2013 archive (validation faces)")
+    p.add_argument("--faces", type=int, default=400, help="validation faces to paste into scenes")
     args = p.parse_args()
     graph = shipped_detector_graph(args.revision)
     current = Predictor()
@@ -93,6 +121,14 @@ def main() -> None:
             figures["end_to_end_ms_other"] / figures["end_to_end_ms_current"], 2
         ),
     }
+    examples = [Image.open(path) for path in sorted((ROOT / "examples").glob("*.jpg"))]
+    report["same_faces_examples"] = same_faces(current.detector, other.detector, examples)
+    if Path(args.data).is_file():
+        from train.data import load_split, subsample
+
+        faces = subsample(load_split(args.data, "validation", progress=False), args.faces).images
+        scenes = validation_scenes(faces, args.faces)
+        report["same_faces_validation_scenes"] = same_faces(current.detector, other.detector, scenes)
     write_report(report, ROOT / args.out)
 
 

@@ -130,6 +130,14 @@ def merge_output_heads(model: onnx.ModelProto) -> onnx.ModelProto:
 PHOTO_DETECTION_SIDE = 640
 
 
+# Landmarks are kept to 1/16 px. Finer digits are float noise that differs between CPUs (the
+# browser's WebAssembly and the server's x86 disagree by about 1e-5 px), and the crop's pixel
+# rounding turns such noise into other crops and scores; a sixteenth of a pixel is far below what
+# the detector can locate, so nothing is lost, and the browser (web/fer/pipeline.js) gives the
+# server's answers.
+LANDMARK_STEPS = 16  # per pixel
+
+
 # CenterFace quantised to int8 by scripts/quantize_detector.py, for speed (bench/app.json,
 # ratio_detector_float32_vs_served). Its face scores run a little under float32's, so it
 # detects at a lower threshold, where both find the same share of small faces.
@@ -213,7 +221,7 @@ class CenterFaceDetector:
             x, y, w, h = (v / scale for v in face.box)
             x0, y0 = max(0.0, x), max(0.0, y)
             face.box = (x0, y0, min(x + w, width) - x0, min(y + h, height) - y0)
-            face.landmarks = face.landmarks / scale
+            face.landmarks = np.round(face.landmarks / scale * LANDMARK_STEPS) / LANDMARK_STEPS
         return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
 
 

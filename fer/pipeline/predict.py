@@ -176,7 +176,7 @@ class Predictor:
             faces = [Face((0.0, 0.0, float(img.width), float(img.height)), 0.0)]
         crops, frames = zip(*(self._crop(gray, face, detected) for face in faces))
         probs = self.classify(np.stack(crops))
-        return [
+        predictions = [
             FacePrediction(
                 box=_int_box(face.box, scale),
                 detected=detected,
@@ -187,6 +187,9 @@ class Predictor:
             )
             for face, crop, frame, row in zip(faces, crops, frames, probs.tolist())
         ]
+        # Largest first by the boxes the caller sees: rounding can swap two faces of nearly equal
+        # size. A stable sort keeps the detector's order for equal areas.
+        return sorted(predictions, key=lambda face: face.box[2] * face.box[3], reverse=True)
 
     def with_scores(self, face: FacePrediction, scores: np.ndarray) -> FacePrediction:
         """``face`` with other scores (e.g. smoothed over video frames), its uncertainty judged again."""

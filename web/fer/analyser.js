@@ -64,13 +64,15 @@ export class Analyser {
     const crops = detected ? faces.map((face) => P.alignFace(gray, face)) : [P.wholeImageCrop(gray)];
     if (!detected) faces = [{ box: [0, 0, rgb.width, rgb.height] }];
     const rows = await this.classify(crops);
-    return faces.map((face, i) => ({
+    const described = faces.map((face, i) => ({
       box: P.intBox(face.box, scale),
       detected,
       scores: Object.fromEntries(this.model.labels.map((label, j) => [label, rows[i][j]])),
       uncertain: Math.max(...rows[i]) < (this.model.uncertain_below || 0),
       crop: crops[i],
     }));
+    // Largest first by the boxes the caller sees, as Predictor.predict sorts them (stable).
+    return described.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
   }
 
   /** `describe` for an ImageData and faces the caller found (tests hold the server's detections to it). */

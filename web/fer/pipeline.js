@@ -12,6 +12,7 @@ export const LIVE_DETECTION_SIDE = 320; // fer.app.served.LIVE_DETECTION_SIDE
 export const DETECTION_THRESHOLD = 0.4; // fer.pipeline.faces.THRESHOLDS["int8"]
 export const WORKING_SIDE = 2048; // fer.pipeline.predict.WORKING_SIDE
 export const MAX_PIXELS = 50_000_000; // fer.pipeline.images.MAX_PIXELS
+const LANDMARK_STEPS = 16; // fer.pipeline.faces.LANDMARK_STEPS: landmarks kept to 1/16 px, as the server keeps them
 const EYE_DISTANCE_FRACTION = 1 / 2.78; // fer.pipeline.faces
 const EYE_HEIGHT_FRACTION = 0.405;
 const NMS_IOU = 0.3;
@@ -202,7 +203,8 @@ export function toInputPixels(faces, scale, width, height) {
     const [x, y, w, h] = face.box.map((v) => v / scale);
     const x0 = Math.max(0, x), y0 = Math.max(0, y);
     face.box = [x0, y0, Math.min(x + w, width) - x0, Math.min(y + h, height) - y0];
-    face.landmarks = face.landmarks.map(([px, py]) => [px / scale, py / scale]);
+    const snap = (v) => roundHalfEven((v / scale) * LANDMARK_STEPS) / LANDMARK_STEPS;
+    face.landmarks = face.landmarks.map(([px, py]) => [snap(px), snap(py)]);
   }
   return faces.sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
 }
