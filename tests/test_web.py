@@ -233,9 +233,10 @@ def load_failing(browser, site_url: str, route: str | None = None, body: bytes |
             "The model runtime (onnxruntime-web) could not be downloaded",
         ),
         ("runtime/ort.wasm.bundle.min.mjs", b"export {}", "", "not the published ones"),
+        ("runtime/ort-wasm-simd-threaded.wasm", b"\0asm tampered", "", "not the published ones"),
         (None, None, "WebAssembly.validate = () => false;", "its WebAssembly lacks SIMD"),
     ],
-    ids=["model-404", "detector-garbage", "runtime-blocked", "runtime-tampered", "no-simd"],
+    ids=["model-404", "detector-garbage", "runtime-blocked", "runtime-tampered", "wasm-tampered", "no-simd"],
 )
 def test_a_model_or_runtime_that_fails_to_load_is_one_sentence(camera_browser, site_url, route, body, script, expected):
     assert expected in load_failing(camera_browser, site_url, route, body, script)
