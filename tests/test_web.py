@@ -199,6 +199,42 @@ def test_live_on_the_fake_camera_numbers_and_labels_people_as_fer_live_does(page
     assert trace[-1]["people"] == [1]  # one person throughout, keeping their number
 
 
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [("load", "Live on this device: frames never leave your browser."), ("404", "(HTTP 404)")],
+    ids=["models-arrive", "models-fail"],
+)
+def test_live_started_before_the_models_load_shows_the_camera_then_labels_or_one_sentence(
+    camera_browser, site_url, answer, expected
+):
+    """Start works as the page opens: the camera's frames are drawn bare while the expression model is
+    held back, labelled once it arrives; if it fails instead, the camera stops with its sentence."""
+    context = camera_browser.new_context(permissions=["camera"])
+    page = context.new_page()
+    held = []
+    page.route("**/models/model_int8.onnx", lambda route: held.append(route))
+    page.goto(site_url, wait_until="domcontentloaded")
+    page.wait_for_function("() => window.fer.live", timeout=60_000)
+    page.locator("#live-start").click()
+    page.locator("#live-status").get_by_text("Loading the models into this browser").wait_for(timeout=30_000)
+    drawn = "() => document.querySelector('#live-canvas').getContext('2d').getImageData(160, 120, 1, 1).data[3] === 255"
+    page.wait_for_function(drawn, timeout=30_000)
+    while not held:
+        page.wait_for_timeout(50)
+    assert page.evaluate("() => window.fer.live.stats.shown.length") == 0  # nothing labelled without the models
+    if answer == "load":
+        held[0].continue_()
+        page.wait_for_function("() => window.fer.live.stats.shown.length > 0", timeout=60_000)
+        assert page.evaluate("() => window.fer.live.running && window.fer.live.keyframe.faces.length") == 1
+    else:
+        held[0].fulfill(status=404, body=b"")
+        page.wait_for_function("() => window.fer.error", timeout=60_000)
+        assert not page.evaluate("() => window.fer.live.running")
+        assert page.locator("#live-start").inner_text() == "Start"
+    assert expected in page.locator("#live-status").inner_text()
+    context.close()
+
+
 # --- bad conditions on the device: one sentence each ---------------------------------------------
 
 

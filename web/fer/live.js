@@ -3,7 +3,8 @@
 // detected and classified at most every second frame and their boxes held on the frames between,
 // and each person's scores are smoothed by fer.pipeline.tracking's FaceTracker. The models run in
 // a worker, so every camera frame is drawn while the last one is analysed; a slow device labels
-// fewer frames afresh, never shows fewer frames.
+// fewer frames afresh, never shows fewer frames. The camera may start before the models have
+// loaded: its frames are drawn bare until the first analysis.
 
 import { drawFaces } from "./draw.js";
 import { FaceTracker, LIVE_DETECTION_SIDE } from "./pipeline.js";
@@ -25,8 +26,9 @@ export function cameraProblem(error) {
 }
 
 export class DeviceLive {
-  /** `view`: { canvas, onFrame(keyframe, rate), onError(sentence) }; `analyser`: a RemoteAnalyser. */
-  constructor(view, analyser) {
+  /** `view`: { canvas, onFrame(keyframe, rate), onError(sentence) }; `analyser`: a RemoteAnalyser,
+   * or null until the models have loaded (set `analyser` then). */
+  constructor(view, analyser = null) {
     Object.assign(this, { view, analyser, running: false });
     this.video = document.createElement("video");
     this.video.muted = true;
@@ -73,11 +75,12 @@ export class DeviceLive {
     if (scratch.canvas.width !== width || scratch.canvas.height !== height) Object.assign(scratch.canvas, { width, height });
     scratch.drawImage(this.video, 0, 0, width, height);
     this.sinceDetection += 1;
-    if (!this.inFlight && this.sinceDetection >= DETECT_EVERY) {
+    if (this.analyser && !this.inFlight && this.sinceDetection >= DETECT_EVERY) {
       this.sinceDetection = 0;
       this.detect(scratch.getImageData(0, 0, width, height), captured);
     }
     if (this.keyframe?.width === width) this.show(captured);
+    else this.drawFrame();
     this.video.requestVideoFrameCallback((t, f) => this.onFrame(t, f));
   }
 
@@ -110,12 +113,7 @@ export class DeviceLive {
 
   /** The frame just drawn to the scratch canvas, with the held faces, on the page. */
   show(captured) {
-    const canvas = this.view.canvas;
-    const { width, height } = this.scratch.canvas;
-    if (canvas.width !== width || canvas.height !== height) Object.assign(canvas, { width, height });
-    const context = canvas.getContext("2d");
-    context.drawImage(this.scratch.canvas, 0, 0);
-    drawFaces(context, this.keyframe.faces, this.keyframe.people);
+    drawFaces(this.drawFrame(), this.keyframe.faces, this.keyframe.people);
     const shown = performance.now();
     const stats = this.stats;
     stats.shown.push(shown);
@@ -123,6 +121,16 @@ export class DeviceLive {
     stats.labelAge.push(shown - this.keyframe.captured);
     if (stats.shown.length > 1000) for (const key of ["shown", "frameLag", "labelAge"]) stats[key] = stats[key].slice(-500);
     this.view.onFrame?.(this.keyframe, this.rate());
+  }
+
+  /** The frame on the scratch canvas, bare, on the page; its context, to draw the faces on. */
+  drawFrame() {
+    const canvas = this.view.canvas;
+    const { width, height } = this.scratch.canvas;
+    if (canvas.width !== width || canvas.height !== height) Object.assign(canvas, { width, height });
+    const context = canvas.getContext("2d");
+    context.drawImage(this.scratch.canvas, 0, 0);
+    return context;
   }
 
   /** Labelled frames shown per second over the last RATE_WINDOW frames. */

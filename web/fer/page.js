@@ -11,6 +11,7 @@ import { DeviceLive } from "./live.js";
 import { RemoteAnalyser } from "./remote.js";
 import { DeviceError } from "./runtime.js";
 
+const ON_DEVICE = "Live on this device: frames never leave your browser.";
 const $ = (selector) => document.querySelector(selector);
 const say = (element, text, problem = false) => {
   element.textContent = text;
@@ -22,14 +23,18 @@ async function main() {
   $("#model-name").textContent = config.model.summary;
   const status = $("#photo-status");
   say(status, "Loading the models (once; your browser keeps them)...");
-  const analyser = await RemoteAnalyser.load(config);
-  const live = new DeviceLive(liveView(), analyser);
-  window.fer.analyser = analyser;
+  // Live can start at once: the camera opens while the models load, which saves a visitor who
+  // clicks Start straight away the camera's start-up time before the first labels.
+  const live = new DeviceLive(liveView(), null);
   window.fer.live = live;
+  setUpLive(live);
+  const analyser = await RemoteAnalyser.load(config);
+  live.analyser = analyser;
+  window.fer.analyser = analyser;
   window.fer.analyse = (imageData, topK = 3) => analyser.analyse(imageData, topK);
   say(status, "Choose, drop or paste a photo.");
+  if (live.running) say($("#live-status"), ON_DEVICE);
   setUpPhoto(analyser);
-  setUpLive(live);
 }
 
 function setUpPhoto(analyser) {
@@ -114,12 +119,17 @@ function setUpLive(live) {
       button.textContent = "Start";
       return;
     }
+    if (window.fer.error) return say($("#live-status"), window.fer.error, true);
     say($("#live-status"), "Opening the camera...");
     try {
       live.reset();
       await live.start();
+      if (window.fer.error) {
+        live.stop(); // the models failed while the camera was opening
+        return say($("#live-status"), window.fer.error, true);
+      }
       button.textContent = "Stop";
-      say($("#live-status"), "Live on this device: frames never leave your browser.");
+      say($("#live-status"), live.analyser ? ON_DEVICE : "Loading the models into this browser; the labels follow.");
     } catch (error) {
       say($("#live-status"), error instanceof DeviceError ? error.message : "The camera could not be opened.", true);
     }
@@ -130,6 +140,8 @@ window.fer = { ready: null, error: null };
 window.fer.ready = main().catch((error) => {
   const sentence = error instanceof DeviceError ? error.message : "The page could not start the models on this device.";
   window.fer.error = sentence;
+  window.fer.live?.stop();
+  $("#live-start").textContent = "Start";
   say($("#photo-status"), sentence, true);
   say($("#live-status"), sentence, true);
   if (!(error instanceof DeviceError)) console.error(error);

@@ -34,12 +34,42 @@ async function fetchChecked(url, integrity, what) {
   return response;
 }
 
+/** The runtime's WebAssembly, compiled by `compileStreaming` from the checked fetch of its URL:
+ * for such a compile only, Chromium keeps the compiled code beside the cached file, so a second
+ * visit skips compiling 15 MB. onnxruntime never fetches the file itself (`handOver`). */
+async function compileRuntime(url, integrity) {
+  const response = await fetchChecked(url, integrity, "model runtime (onnxruntime-web)");
+  try {
+    if (response.headers.get("content-type")?.startsWith("application/wasm")) return await WebAssembly.compileStreaming(response);
+    return await WebAssembly.compile(await response.arrayBuffer());
+  } catch (error) {
+    // A download that breaks off rejects with a TypeError, bytes that are not WebAssembly with a CompileError.
+    if (error instanceof TypeError) throw new DeviceError("The model runtime (onnxruntime-web) could not be downloaded.");
+    throw new DeviceError("The model runtime (onnxruntime-web) is damaged and could not be started.");
+  }
+}
+
+/** Hands onnxruntime the module compiled above. It takes only bytes (`env.wasm.wasmBinary`) and
+ * instantiates them with `WebAssembly.instantiate`; given a stand-in buffer, this worker's
+ * `WebAssembly.instantiate` answers with the compiled module instead, and nothing is compiled twice. */
+function handOver(ort, compiled) {
+  const standIn = new ArrayBuffer(8);
+  const instantiate = WebAssembly.instantiate;
+  WebAssembly.instantiate = function (source, imports) {
+    if (source?.buffer === standIn || source === standIn) {
+      return instantiate(compiled, imports).then((instance) => ({ instance, module: compiled }));
+    }
+    return instantiate.call(this, source, imports);
+  };
+  ort.env.wasm.wasmBinary = standIn;
+}
+
 /** onnxruntime-web from `runtime` ({ module, wasm, integrity: { module, wasm } }); the page has
  * checked `missingFeature()` before starting the worker this runs in (remote.js). */
 export async function loadRuntime(runtime) {
-  const [moduleText, wasmBinary] = await Promise.all([
+  const [moduleText, compiled] = await Promise.all([
     fetchChecked(runtime.module, runtime.integrity?.module, "model runtime (onnxruntime-web)").then((r) => r.text()),
-    fetchChecked(runtime.wasm, runtime.integrity?.wasm, "model runtime (onnxruntime-web)").then((r) => r.arrayBuffer()),
+    compileRuntime(runtime.wasm, runtime.integrity?.wasm),
   ]);
   // Imported from the checked bytes, not from its URL, so what runs is what was checked. The URL is
   // kept: onnxruntime starts its threads' workers from it.
@@ -50,7 +80,7 @@ export async function loadRuntime(runtime) {
   } catch {
     throw new DeviceError("The model runtime (onnxruntime-web) is damaged and could not be started.");
   }
-  ort.env.wasm.wasmBinary = wasmBinary;
+  handOver(ort, compiled);
   // Threads need SharedArrayBuffer, which only a cross-origin isolated page has (the static Space
   // sends the headers for it; the Gradio app does not, and runs one thread).
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
