@@ -1,6 +1,6 @@
 """The models on the visitor's device against the server, in Debian's headless Chromium on this machine.
 
-    python scripts/bench_web.py --out bench/web.json [--seconds 10] [--rounds 2] [--scenes 200]
+    python scripts/bench_web.py --out bench/web.json [--seconds 10] [--rounds 2] [--scenes 200] [--against REV]
 
 - **Parity:** the browser's answers beside ``Predictor.predict``'s on the example photos and on
   validation faces pasted into 640x480 scenes: box gaps, score gaps end to end, and score gaps when
@@ -14,14 +14,18 @@
   frame it shows against the frame the camera is at; the device draws each camera frame at once,
   so its lag is the age of the labels it draws (capture of the analysed frame to display).
 - **First labelled frame** after page load on the static page, cold and warm cache, and the bytes
-  transferred.
+  transferred; with ``--against REV``, the page of that commit taking turns with this one.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -85,10 +89,10 @@ def parity(page, scenes: list[Image.Image]) -> dict:
     }
 
 
-def first_labelled_frame(playwright, url: str, camera: tuple[str, ...], profile: Path) -> dict:
+def first_labelled_frame(playwright, url: str, camera: tuple[str, ...], profile: Path, warm_visits: int) -> dict:
     """Page load to the first labelled Live frame (Start clicked as soon as it works: the camera
-    opens while the models load), cold then warm
-    (a browser profile on disk, as a visitor's: an incognito context keeps no 15 MB file cached)."""
+    opens while the models load), one cold visit then ``warm_visits`` reloads (a browser profile
+    on disk, as a visitor's: an incognito context keeps no 15 MB file cached)."""
     context = playwright.chromium.launch_persistent_context(
         str(profile), executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *camera]
     )
@@ -97,10 +101,10 @@ def first_labelled_frame(playwright, url: str, camera: tuple[str, ...], profile:
     # Bodies as received (-1 where Chromium reports none, e.g. a 304's).
     context.on("requestfinished", lambda request: transferred.append(max(0, request.sizes()["responseBodySize"])))
     page = context.new_page()
-    report = {}
-    for visit in ("cold", "warm"):
+    visits = []
+    for visit in range(1 + warm_visits):
         transferred.clear()
-        if visit == "cold":
+        if visit == 0:
             page.goto(url, wait_until="domcontentloaded")
         else:
             page.reload(wait_until="domcontentloaded")
@@ -110,13 +114,55 @@ def first_labelled_frame(playwright, url: str, camera: tuple[str, ...], profile:
         page.wait_for_function("() => window.fer.live.stats.shown.length > 0", polling=10, timeout=60_000)
         first = page.evaluate("() => window.fer.live.stats.shown[0]")
         page.locator("#live-start").click()
-        report[visit] = {
-            "start_clicked_ms": round(clicked),
-            "first_labelled_frame_ms": round(first),
-            "bytes_transferred": int(sum(transferred)),
-        }
+        visits.append(
+            {
+                "start_clicked_ms": round(clicked),
+                "first_labelled_frame_ms": round(first),
+                "bytes_transferred": int(sum(transferred)),
+            }
+        )
     context.close()
+    return {"cold": visits[0], "warm": visits[1:]}
+
+
+def first_labelled_frames(
+    playwright, sites: dict[str, Path], camera: tuple[str, ...], scratch: Path, visitors: int
+) -> dict:
+    """``first_labelled_frame`` for each site (this page, and a baseline's), taking turns, each
+    visitor with a fresh profile: the medians, cold and warm, and every visit."""
+    visits: dict[str, list[dict]] = {name: [] for name in sites}
+    for visitor in range(visitors):
+        for name, site in sites.items():
+            server, url = serve_folder(site)
+            visits[name].append(first_labelled_frame(playwright, url, camera, scratch / f"profile-{name}-{visitor}", 2))
+            server.shutdown()
+            server.server_close()
+    report = {}
+    for name, runs in visits.items():
+        cold = [run["cold"]["first_labelled_frame_ms"] for run in runs]
+        warm = [visit["first_labelled_frame_ms"] for run in runs for visit in run["warm"]]
+        report[name] = {
+            "cold_ms_median": statistics.median(cold),
+            "warm_ms_median": statistics.median(warm),
+            "warm_ms_max": max(warm),
+            "bytes_transferred_cold": runs[0]["cold"]["bytes_transferred"],
+            "bytes_transferred_warm": max(visit["bytes_transferred"] for run in runs for visit in run["warm"]),
+            "visits": runs,
+        }
     return report
+
+
+def page_at(revision: str, site: Path, dest: Path) -> Path:
+    """The built ``site`` with the page's files (``web/``) as commit ``revision`` had them."""
+    shutil.copytree(site, dest)
+    archive = subprocess.run(["git", "archive", revision, "web"], cwd=ROOT, capture_output=True)
+    if archive.returncode:
+        raise SystemExit(f"no page at {revision}: {archive.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        for member in tar.getmembers():
+            if member.isfile():
+                (dest / Path(member.name).relative_to("web")).write_bytes(tar.extractfile(member).read())
+    return dest
 
 
 def threaded_inference(playwright, site: Path, camera: tuple[str, ...], scenes: list[Image.Image]) -> dict:
@@ -222,6 +268,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="measured per Live stream, after 2 s to settle")
     parser.add_argument("--rounds", type=int, default=2, help="Live streams per mode and condition, taking turns")
     parser.add_argument("--scenes", type=int, default=200, help="validation faces in 640x480 scenes, for parity")
+    parser.add_argument(
+        "--visitors",
+        type=int,
+        default=3,
+        help="fresh browser profiles for the first frame, 1 cold and 2 warm visits each",
+    )
+    parser.add_argument(
+        "--against", metavar="REV", help="also time the first frame with the page (web/) of this commit, taking turns"
+    )
     args = parser.parse_args()
 
     from train.data import load_split, subsample
@@ -252,10 +307,13 @@ def main() -> None:
             "classifier_per_call": percentiles(live["classifier"][len(photo["classifier"]) :]),
         }
         browser.close()
-        report["first_labelled_frame_static_page"] = first_labelled_frame(
-            playwright, url, camera, Path(scratch) / "profile"
-        )
         server.shutdown()
+        sites = {"this page": site}
+        if args.against:
+            sites[f"page at {args.against}"] = page_at(args.against, site, Path(scratch) / "baseline")
+        report["first_labelled_frame_static_page"] = first_labelled_frames(
+            playwright, sites, camera, Path(scratch), args.visitors
+        )
         report["inference_ms_threaded_cross_origin_isolated"] = threaded_inference(playwright, site, camera, scenes)
 
         runs: dict[str, list[dict]] = {}
