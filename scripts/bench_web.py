@@ -41,7 +41,7 @@ from fer.pipeline.predict import Predictor  # noqa: E402
 from scripts.bench_live import chromium_pids, cpu_s  # noqa: E402
 from scripts.build_web import main as build_web  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS, STAMP_JS, face_camera, launch  # noqa: E402
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, STAMP_JS, STAMPED_CLIP_S, face_camera, launch  # noqa: E402
 from tests.web_parity import analyse_in_page, describe_in_page, match_faces, serve_folder, validation_scenes  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
@@ -192,15 +192,19 @@ def threaded_inference(playwright, site: Path, camera: tuple[str, ...], scenes: 
     }
 
 
-SERVER_LAG_JS = """(fps) => {
+# Each annotated frame is decoded apart from the page's <img> (whose src the next frame may change
+# first), and its stamp read against the camera's when it is ready to show; modulo the clip's length.
+SERVER_LAG_JS = """(period) => {
   const stamp = STAMP;
   const video = document.querySelector('#webcam video');
   window.benchShown = 0;
   window.benchLagFrames = [];
   new MutationObserver(() => {
-    const img = document.querySelector('#live-output img');
+    const shown = new Image();
+    shown.src = document.querySelector('#live-output img').src;
     window.benchShown += 1;
-    img.decode().then(() => window.benchLagFrames.push((((stamp(video) - stamp(img)) % fps) + fps) % fps), () => {});
+    const lag = () => (((stamp(video) - stamp(shown)) % period) + period) % period;
+    shown.decode().then(() => window.benchLagFrames.push(lag()), () => {});
   }).observe(document.querySelector('#live-output'), { subtree: true, attributes: true, attributeFilter: ['src'] });
 }""".replace("STAMP", STAMP_JS)
 
@@ -218,12 +222,12 @@ def live_run(playwright, url: str, server_pid: int, mode: str, fps: int, latency
             session.send("Network.emulateNetworkConditions", conditions)
         page.goto(url, wait_until="domcontentloaded")
         page.get_by_role("tab", name="Live").click()
-        if mode == "device":
-            page.wait_for_function("() => window.ferDeviceLive", timeout=120_000)
+        if mode == "device":  # started once the models are in, so both modes start from a loaded page
+            page.wait_for_function("() => window.ferDeviceLive?.analyser", timeout=120_000)
             page.locator(".fer-start").click()
             page.wait_for_function("() => window.ferDeviceLive.stats.shown.length > 10", timeout=60_000)
         elif mode == "idle":  # the page open on Live, nothing started: what the server spends anyway
-            page.wait_for_function("() => window.ferDeviceLive", timeout=120_000)
+            page.wait_for_function("() => window.ferDeviceLive?.analyser", timeout=120_000)
         else:
             page.locator("#live-mode input[value='On the server']").check()
             page.locator("#start-live").click()
@@ -232,7 +236,7 @@ def live_run(playwright, url: str, server_pid: int, mode: str, fps: int, latency
         if mode == "device":
             page.evaluate("() => window.ferDeviceLive.reset()")
         elif mode == "server":
-            page.evaluate(SERVER_LAG_JS, fps)
+            page.evaluate(SERVER_LAG_JS, fps * STAMPED_CLIP_S)
         cpu_before, browser_before, start = cpu_s([server_pid]), cpu_s(chromium_pids()), time.perf_counter()
         time.sleep(seconds)
         if mode == "device":

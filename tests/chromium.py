@@ -36,18 +36,26 @@ def webcam_view() -> Image.Image:
     return Image.fromarray(data.astronaut()).crop((80, 0, 400, 240))
 
 
+# A stamped clip's length: a lag is read modulo it, so it must outlast the slowest stream's lag
+# (server Live with 150 ms of latency emulated has shown over a second).
+STAMPED_CLIP_S = 4
+
+
 def face_camera(path: Path, fps: int = 30, stamped: bool = False) -> tuple[str, ...]:
     """Chromium flags for a fake webcam showing a still face (a one-second Y4M clip it loops) with
     sensor noise, at a webcam's 30 frames/s: the rate caps how many distinct frames Live can show.
     ``stamped``: each frame carries its number in the clip as 8 black or white 8x8 blocks along its
     top-left edge, and their mirror image at the top-right (``STAMP_JS`` reads them), so a benchmark
-    can tell which frame a page shows, mirrored or not."""
+    can tell which frame a page shows, mirrored or not; the clip then lasts ``STAMPED_CLIP_S``."""
+    frames = fps * (STAMPED_CLIP_S if stamped else 1)
+    if stamped and frames > 256:
+        raise ValueError(f"{frames} frames cannot be numbered in 8 bits: use a lower rate")
     face = webcam_view().convert("YCbCr")
     y, cb, cr = (np.asarray(plane) for plane in face.split())
     rng = np.random.default_rng(0)
     with path.open("wb") as clip:
         clip.write(f"YUV4MPEG2 W320 H240 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for number in range(fps):
+        for number in range(frames):
             noisy = np.clip(y + rng.normal(0, 3, y.shape), 0, 255).astype(np.uint8)
             if stamped:  # and mirrored at the top-right, for pages that mirror the webcam
                 for bit in range(8):

@@ -11,6 +11,7 @@ import base64
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +233,52 @@ def test_live_started_before_the_models_load_shows_the_camera_then_labels_or_one
         assert not page.evaluate("() => window.fer.live.running")
         assert page.locator("#live-start").inner_text() == "Start"
     assert expected in page.locator("#live-status").inner_text()
+    context.close()
+
+
+WIDGET_PAGE = """async () => {
+    const config = await (await fetch("config.json")).json();
+    const pick = (name) => {
+        const model = { ...config.model, name, url: `${config.model.url}?${name}` };
+        return JSON.stringify({ ...config, model });
+    };
+    window.picked = pick("first");
+    window.fellBack = [];
+    const { mountDeviceLive } = await import("./fer/widget.js");
+    const element = document.querySelector(".fer-device");
+    window.mounted = mountDeviceLive(element, () => window.picked, (sentence) => window.fellBack.push(sentence));
+    window.picked = pick("second");
+}"""
+
+
+def test_the_apps_live_runs_the_latest_pick_when_an_earlier_pick_loads_last(camera_browser, site_url):
+    """The app's device Live widget (as fer.app.device_live mounts it): a model is picked, then another
+    while the first is still loading; the first, arriving last, is dropped, and Live runs the second."""
+    from fer.app.device_live import TEMPLATE
+
+    context = camera_browser.new_context(permissions=["camera"])
+    page = context.new_page()
+    page.route(
+        "**/widget.html", lambda route: route.fulfill(body=f"<!doctype html>{TEMPLATE}", content_type="text/html")
+    )
+    held = []
+    page.route("**/models/model_int8.onnx?first", lambda route: held.append(route))
+    page.goto(site_url + "widget.html", wait_until="domcontentloaded")
+    page.evaluate(WIDGET_PAGE)
+    while not held:
+        page.wait_for_timeout(50)
+    page.evaluate("() => window.mounted.reload()")
+    page.locator(".fer-status").get_by_text("never leave your browser").wait_for(timeout=60_000)
+    assert page.evaluate("() => window.ferDeviceLive.analyser.model.name") == "second"
+    held[0].continue_()
+    deadline = time.monotonic() + 60
+    while len(page.workers) > 1 and time.monotonic() < deadline:  # the first pick's worker, once loaded, is ended
+        page.wait_for_timeout(50)
+    assert len(page.workers) == 1
+    assert page.evaluate("() => window.ferDeviceLive.analyser.model.name") == "second"
+    page.locator(".fer-start").click()
+    page.wait_for_function("() => window.ferDeviceLive.stats.shown.length > 0", timeout=60_000)
+    assert page.evaluate("() => window.fellBack") == []
     context.close()
 
 

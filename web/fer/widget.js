@@ -16,7 +16,6 @@ export function mountDeviceLive(element, config, fallBack) {
   const status = $("status");
   const button = $("start");
   let live = null;
-  let loading = null;
 
   const say = (text, problem = false) => {
     status.textContent = text;
@@ -36,34 +35,40 @@ export function mountDeviceLive(element, config, fallBack) {
     onError: (sentence) => fail(new DeviceError(sentence)),
   };
 
-  /** Load the picked model (again, after the picker changed); resolves to a DeviceLive or null. */
+  /** Load the picked model (again, after the picker changed). Live can start at once: the camera
+   * opens while the models load, as on the static page. Only the latest pick is used: a slower,
+   * earlier load that finishes last is dropped, not run under the newer pick's name. */
+  let generation = 0;
   const load = () => {
+    const mine = ++generation;
     live?.stop();
-    live?.analyser.terminate();
-    live = null;
+    button.textContent = "Start";
+    live?.analyser?.terminate();
     const parsed = JSON.parse(config() || "{}");
     if (parsed.unavailable) {
+      live = null;
       fail(new DeviceError(parsed.unavailable));
-      return Promise.resolve(null);
+      return;
     }
+    live = new DeviceLive(view, null);
+    window.ferDeviceLive = live; // the mode switch stops it; tests and the benchmark read its trace and stats
     say("Loading the models into this browser (once; it keeps them)...");
-    loading = RemoteAnalyser.load(parsed).then(
+    RemoteAnalyser.load(parsed).then(
       (analyser) => {
-        live = new DeviceLive(view, analyser);
-        window.ferDeviceLive = live; // the mode switch stops it; tests and the benchmark read its trace and stats
+        if (mine !== generation) return analyser.terminate();
+        live.analyser = analyser;
         say(ON_DEVICE);
-        return live;
       },
       (error) => {
+        if (mine !== generation) return;
         fail(error);
-        return null;
+        live = null; // Start has nothing to run until another pick loads
       },
     );
-    return loading;
   };
 
   button.addEventListener("click", async () => {
-    const device = await loading;
+    const device = live;
     if (!device) return;
     if (device.running) {
       device.stop();
@@ -74,7 +79,7 @@ export function mountDeviceLive(element, config, fallBack) {
     try {
       await device.start();
       button.textContent = "Stop";
-      say(ON_DEVICE);
+      if (device.analyser) say(ON_DEVICE);
     } catch (error) {
       fail(error);
     }
