@@ -256,6 +256,7 @@ def live_run(playwright, url: str, server_pid: int, mode: str, fps: int, latency
     run = {
         "frames_per_s": round(stats["shown"] / elapsed, 2),
         "lag_ms_median": round(statistics.median(lags), 1) if lags else None,
+        "lag_ms_max": round(max(lags), 1) if lags else None,  # a stream that falls behind ends here
         "server_cpu_s_per_minute": round(60 * server_cpu / elapsed, 2),
         "chromium_cpu_percent": round(100 * browser_cpu / elapsed),
     }
