@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from app_bench.common import median_ms  # noqa: E402
 from app_bench.detector_sides import bench_sides_on_validation_faces, validation_sample  # noqa: E402
 
 from fer.pipeline.faces import CenterFaceDetector, Face, _nms  # noqa: E402
@@ -102,15 +102,6 @@ class BlazeFaceDetector:
             eyes_nose_mouth = points[i, [0, 1, 2, 3, 3]].astype(np.float32)
             faces.append(Face((x0, y0, x1 - x0, y1 - y0), float(scores[keep][i]), eyes_nose_mouth))
         return faces
-
-
-def native_ms(detector, frame: np.ndarray, calls: int = 200) -> float:
-    for _ in range(10):
-        detector.detect(frame)
-    started = time.perf_counter()
-    for _ in range(calls):
-        detector.detect(frame)
-    return round((time.perf_counter() - started) * 1000 / calls, 2)
 
 
 TIME_IN_PAGE = """async ({ models, calls }) => {
@@ -199,7 +190,9 @@ def main() -> None:
                 "centerface_int8": (ROOT / "fer/pipeline/centerface_int8.onnx").stat().st_size,
                 "blazeface_onnx": model.stat().st_size,
             },
-            "native_ms_per_320x240_frame_one_thread": {name: native_ms(d, frame) for name, d in detectors.items()},
+            "native_ms_per_320x240_frame_one_thread": {
+                name: median_ms(lambda d=d: d.detect(frame), 200) for name, d in detectors.items()
+            },
             "chromium_wasm_ms_per_call_one_thread": chromium_ms(model, scratch, args.calls),
         }
         faces, direct = validation_sample(ROOT.parent / "shared" / "data" / "fer2013.zip", args.faces)

@@ -209,50 +209,51 @@ SERVER_LAG_JS = """(period) => {
 }""".replace("STAMP", STAMP_JS)
 
 
-def live_run(playwright, url: str, server_pid: int, mode: str, fps: int, latency_ms: int, seconds: float) -> dict:
-    """One Live stream in the app, on the device or the server (or none, ``idle``): frames shown per
-    second, lag, server CPU."""
-    with tempfile.TemporaryDirectory() as scratch:
-        browser = launch(playwright, face_camera(Path(scratch) / "face.y4m", fps, stamped=True))
-        page = browser.new_context(permissions=["camera"]).new_page()
-        if latency_ms:
-            session = page.context.new_cdp_session(page)
-            session.send("Network.enable")
-            conditions = {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1}
-            session.send("Network.emulateNetworkConditions", conditions)
-        page.goto(url, wait_until="domcontentloaded")
-        page.get_by_role("tab", name="Live").click()
-        if mode == "device":  # started once the models are in, so both modes start from a loaded page
-            page.wait_for_function("() => window.ferDeviceLive?.analyser", timeout=120_000)
-            page.locator(".fer-start").click()
-            page.wait_for_function("() => window.ferDeviceLive.stats.shown.length > 10", timeout=60_000)
-        elif mode == "idle":  # the page open on Live, nothing started: what the server spends anyway
-            page.wait_for_function("() => window.ferDeviceLive?.analyser", timeout=120_000)
-        else:
-            page.locator("#live-mode input[value='On the server']").check()
-            page.locator("#start-live").click()
-            page.locator("#live-output img").wait_for(timeout=60_000)
-        time.sleep(2)  # settle
-        if mode == "device":
-            page.evaluate("() => window.ferDeviceLive.reset()")
-        elif mode == "server":
-            page.evaluate(SERVER_LAG_JS, fps * STAMPED_CLIP_S)
-        cpu_before, browser_before, start = cpu_s([server_pid]), cpu_s(chromium_pids()), time.perf_counter()
-        time.sleep(seconds)
-        if mode == "device":
-            stats = page.evaluate(
-                "() => { const s = window.ferDeviceLive.stats; "
-                "return { shown: s.shown.length, lag: s.labelAge, detections: s.detections }; }"
-            )
-            lags = stats["lag"]
-        elif mode == "idle":
-            stats, lags = {"shown": 0}, []
-        else:
-            stats = page.evaluate("() => ({ shown: window.benchShown, lagFrames: window.benchLagFrames })")
-            lags = [frames * 1000 / fps for frames in stats["lagFrames"]]
-        elapsed = time.perf_counter() - start
-        server_cpu, browser_cpu = cpu_s([server_pid]) - cpu_before, cpu_s(chromium_pids()) - browser_before
-        browser.close()
+def live_run(
+    playwright, url: str, server_pid: int, mode: str, camera: tuple[str, ...], fps: int, latency_ms: int, seconds: float
+) -> dict:
+    """One Live stream in the app, on the device or the server (or none, ``idle``), from ``camera``
+    (a stamped clip at ``fps``): frames shown per second, lag, server CPU."""
+    browser = launch(playwright, camera)
+    page = browser.new_context(permissions=["camera"]).new_page()
+    if latency_ms:
+        session = page.context.new_cdp_session(page)
+        session.send("Network.enable")
+        conditions = {"offline": False, "latency": latency_ms, "downloadThroughput": -1, "uploadThroughput": -1}
+        session.send("Network.emulateNetworkConditions", conditions)
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Live").click()
+    if mode == "device":  # started once the models are in, so both modes start from a loaded page
+        page.wait_for_function("() => window.ferDeviceLive?.analyser", timeout=120_000)
+        page.locator(".fer-start").click()
+        page.wait_for_function("() => window.ferDeviceLive.stats.shown.length > 10", timeout=60_000)
+    elif mode == "idle":  # the page open on Live, nothing started: what the server spends anyway
+        page.wait_for_function("() => window.ferDeviceLive?.analyser", timeout=120_000)
+    else:
+        page.locator("#live-mode input[value='On the server']").check()
+        page.locator("#start-live").click()
+        page.locator("#live-output img").wait_for(timeout=60_000)
+    time.sleep(2)  # settle
+    if mode == "device":
+        page.evaluate("() => window.ferDeviceLive.reset()")
+    elif mode == "server":
+        page.evaluate(SERVER_LAG_JS, fps * STAMPED_CLIP_S)
+    cpu_before, browser_before, start = cpu_s([server_pid]), cpu_s(chromium_pids()), time.perf_counter()
+    time.sleep(seconds)
+    if mode == "device":
+        stats = page.evaluate(
+            "() => { const s = window.ferDeviceLive.stats; "
+            "return { shown: s.shown.length, lag: s.labelAge, detections: s.detections }; }"
+        )
+        lags = stats["lag"]
+    elif mode == "idle":
+        stats, lags = {"shown": 0}, []
+    else:
+        stats = page.evaluate("() => ({ shown: window.benchShown, lagFrames: window.benchLagFrames })")
+        lags = [frames * 1000 / fps for frames in stats["lagFrames"]]
+    elapsed = time.perf_counter() - start
+    server_cpu, browser_cpu = cpu_s([server_pid]) - cpu_before, cpu_s(chromium_pids()) - browser_before
+    browser.close()
     run = {
         "frames_per_s": round(stats["shown"] / elapsed, 2),
         "lag_ms_median": round(statistics.median(lags), 1) if lags else None,
@@ -322,13 +323,15 @@ def main() -> None:
         report["inference_ms_threaded_cross_origin_isolated"] = threaded_inference(playwright, site, camera, scenes)
 
         runs: dict[str, list[dict]] = {}
+        # One stamped clip per camera rate, shared by every stream (each is 65-130 MB to write).
+        cameras = {fps: face_camera(Path(scratch) / f"stamped-{fps}.y4m", fps, stamped=True) for fps in CAMERA_FPS}
         with running_app() as app:
             conditions = [(fps, 0) for fps in CAMERA_FPS] + [(30, latency) for latency in LATENCIES_MS[1:]]
             for _ in tqdm(range(args.rounds), desc="live rounds", unit="round"):
                 for fps, latency in conditions:
                     for mode in ("device", "server") if (fps, latency) != (30, 0) else ("device", "server", "idle"):
                         key = f"{mode}, camera {fps} frames/s, {latency} ms added"
-                        run = live_run(playwright, app.url, app.pid, mode, fps, latency, args.seconds)
+                        run = live_run(playwright, app.url, app.pid, mode, cameras[fps], fps, latency, args.seconds)
                         runs.setdefault(key, []).append(run)
     report["live"] = {
         key: {
