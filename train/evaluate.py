@@ -26,7 +26,7 @@ from fer.model.checkpoint import CheckpointError, LoadedModel
 from fer.model.inference import class_probabilities
 from fer.model.labels import class_index
 from fer.model.transforms import TTA_MODES
-from fer.utils.device import resolve_device
+from fer.utils.device import configure_backends, resolve_device
 from train.corruptions import CORRUPTIONS
 from train.data import SPLITS, load_split
 from train.metrics import classification_report, confusion_matrix, summarize
@@ -121,6 +121,7 @@ def evaluate(
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
+    configure_backends(device)
     models = [load_model(ref, revision=args.revision) for ref in args.checkpoints]
     for loaded in models:
         loaded.model.to(device)

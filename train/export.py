@@ -31,7 +31,7 @@ from fer.model.onnx_classifier import INT8_FILE, ONNX_FILE, REPORT_FILE
 from fer.model.onnx_export import OPSET, export_onnx, onnx_metadata_of
 from fer.model.transforms import to_model_input
 from fer.utils.atomic import atomic_write
-from fer.utils.device import contiguous_copy
+from fer.utils.device import configure_backends, contiguous_copy
 from train.data import load_split, subsample
 from train.evaluate import model_targets
 
@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=None, help="FER2013 zip/folder: check the export on its validation split")
     p.add_argument("--int8", action="store_true", help="also write model_int8.onnx if it costs <= 0.3 points")
     args = p.parse_args(argv)
+    configure_backends(torch.device("cpu"))  # the export and its checks run on the CPU
     try:
         report = export(args.checkpoint, args.data, args.int8)
     except (ValueError, CheckpointError, FileNotFoundError) as exc:

@@ -35,6 +35,7 @@ from fer.model.checkpoint import CheckpointError
 from fer.model.inference import class_probabilities
 from fer.model.labels import CLASS_NAMES
 from fer.utils.atomic import commit_file
+from fer.utils.device import configure_backends
 from train.data import load_split
 from train.distill import load_teacher
 
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> StoredTargets:
     args = p.parse_args(argv)
     if not args.temperature > 0:
         p.error(f"--temperature must be positive (got {args.temperature})")
+    configure_backends(torch.device("cpu"))  # the teachers run where they are loaded: on the CPU
     targets = compute(args.teacher, args.data, args.temperature, args.tta, progress=not args.no_progress)
     save(targets, args.out)
     print(f"{len(targets.keys)} images, {len(args.teacher)} teachers, T {args.temperature}: {args.out}")

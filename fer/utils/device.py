@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fer.utils.memory import keep_freed_memory
+
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
@@ -88,7 +90,10 @@ class Compute:
 
 
 def configure_backends(device: torch.device) -> None:
-    """Fast kernels for fixed-size inputs on a GPU: cuDNN autotuning and TF32 matmuls/convs."""
+    """Fast kernels for fixed-size inputs on a GPU: cuDNN autotuning and TF32 matmuls/convs.
+    Everywhere, freed batch-sized blocks stay in the process for the next batch
+    (``fer.utils.memory``)."""
+    keep_freed_memory()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
