@@ -61,13 +61,14 @@ def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.
     return result
 
 
-def predict_json(reference: str, env: dict[str, str], revision: str | None = None) -> dict:
+def predictions(models: list[tuple[str, str | None]], env: dict[str, str]) -> list[list[dict]]:
+    """What the Predictor says of ONE_FACE under each (reference, revision), in one process."""
     code = (
         "import json, sys; from fer.hub.resolve import load_model; from fer.pipeline.predict import Predictor; "
-        f"p = Predictor(load_model({reference!r}, revision={revision!r})); "
-        f"print(json.dumps([f.as_json(7) for f in p.predict({ONE_FACE!r})]))"
+        f"print(json.dumps([[f.as_json(7) for f in Predictor(load_model(ref, revision=rev)).predict({ONE_FACE!r})] "
+        "for ref, rev in json.loads(sys.argv[1])]))"
     )
-    return json.loads(run(["-c", code], env).stdout.strip().splitlines()[-1])
+    return json.loads(run(["-c", code, json.dumps(models)], env).stdout.strip().splitlines()[-1])
 
 
 def digest(path: Path) -> str:
@@ -163,10 +164,11 @@ def test_pushing_again_keeps_history_and_revisions_pull_each_version(hub, runs, 
 
 
 def test_pulled_model_predicts_exactly_like_the_local_run(hub, runs, pushed, tmp_path):
-    env = hub_env(hub, tmp_path)
-    assert predict_json("tester/fer", env, revision=pushed["first"]) == predict_json(str(runs["a"]), env)
-    # timm's own spelling of a pinned revision works wherever a model is named
-    assert predict_json(f"tester/fer@{pushed['first']}", env) == predict_json(str(runs["a"]), env)
+    pinned = pushed["first"]
+    # timm's own spelling of a pinned revision (repo@revision) works wherever a model is named
+    models = [(str(runs["a"]), None), ("tester/fer", pinned), (f"tester/fer@{pinned}", None)]
+    local, pulled, spelled_as_timm = predictions(models, hub_env(hub, tmp_path))
+    assert pulled == local and spelled_as_timm == local
 
 
 def test_private_repo_is_hidden_without_a_token(hub, runs, tmp_path):
