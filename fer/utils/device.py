@@ -52,8 +52,8 @@ class Compute:
     @classmethod
     def choose(cls, device: torch.device, precision: str = "auto", channels_last: bool | None = None) -> Compute:
         """Fill in the defaults for training on ``device``: reduced precision on GPUs;
-        channels_last everywhere (measured 1.29x the NCHW training speed of fernet_s on a
-        2-core CPU, ``bench/train_fernet_s.json``)."""
+        channels_last everywhere (faster than NCHW for fernet_s on a 2-core CPU,
+        ``bench/train_fernet_s.json``)."""
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
         return cls(
