@@ -1,10 +1,10 @@
 """Freed memory kept for reuse by the C allocator, for batched CPU work.
 
-glibc hands any block of 32 MiB or more back to the kernel when it is freed. A CPU batch's
-activations are that large, so every forward pass mapped them afresh, and the kernel zeroed
-each page again on first touch: a third of an evaluation's wall time went to page faults
-(docs/benchmarks.md, "CPU memory reuse"). Raising glibc's thresholds keeps those blocks in
-the process for the next batch.
+glibc maps each block above its mmap threshold (which grows to 32 MiB at most) on its own and
+hands it back to the kernel when it is freed. A CPU batch's activations are larger, so every
+forward pass mapped them afresh and the kernel zeroed each page again on first touch: much of
+an evaluation's wall time went to page faults (docs/benchmarks.md, "CPU memory reuse").
+Raising glibc's thresholds keeps those blocks in the process for the next batch.
 """
 
 from __future__ import annotations
