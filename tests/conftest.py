@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fer.utils.memory import keep_freed_memory
 from tests.app_server import AppServer, running_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("FER_CACHE_DIR", str(ROOT / ".pytest_cache" / "fer-data"))
     # Exports the app makes on first load go here, not into the user's ~/.cache.
     os.environ.setdefault("FER_ONNX_CACHE", str(ROOT / ".pytest_cache" / "fer-onnx"))
+    # Tests that compute in torch in this process do so as the train.* commands do, from the
+    # first test on rather than from whichever test first calls one of those commands' main().
+    keep_freed_memory()
 
 
 @pytest.fixture(scope="session")
