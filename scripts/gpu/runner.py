@@ -15,6 +15,7 @@ from gpu import ROOT
 from gpu.plans import planned_epochs, with_epochs
 
 GRACE_S = 45  # time for runs to save their state after SIGTERM, and for packing results
+POLL_S = 0.2  # how soon a run's end is noticed: the wait between checks is lent device time too
 
 
 def _command(name: str, flags: str, data: Path, work: Path, init_dir: Path | None) -> list[str]:
@@ -109,7 +110,8 @@ def run_plan(plan: dict[str, str], data: Path, work: Path, budget_s: float, init
                 log.close()
                 del procs[name]
                 print(f"{name}: {status[name]}", flush=True)
-        time.sleep(1)
+        if procs:
+            time.sleep(POLL_S)
     for proc, _ in procs.values():
         proc.send_signal(signal.SIGTERM)
     for name, (proc, log) in procs.items():
