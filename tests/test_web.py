@@ -282,6 +282,52 @@ def test_the_apps_live_runs_the_latest_pick_when_an_earlier_pick_loads_last(came
     context.close()
 
 
+# The first camera a page asks for is handed over only when the test calls window.releaseCamera():
+# the real fake camera, opened as slowly as the test needs.
+HOLD_FIRST_CAMERA = """(() => {
+    const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+    window.cameraStreams = [];
+    navigator.mediaDevices.getUserMedia = async (constraints) => {
+        const stream = await open(constraints);
+        window.cameraStreams.push(stream);
+        if (window.cameraStreams.length === 1) await new Promise((resolve) => { window.releaseCamera = resolve; });
+        return stream;
+    };
+})()"""
+
+
+def test_a_model_picked_while_the_camera_opens_closes_that_camera(camera_browser, site_url):
+    """Start clicked in the app's device Live, then another model picked before the camera has opened:
+    the camera is closed when it arrives, not left running unseen, and Start runs the new pick."""
+    from fer.app.device_live import TEMPLATE
+
+    context = camera_browser.new_context(permissions=["camera"])
+    page = context.new_page()
+    page.route(
+        "**/widget.html", lambda route: route.fulfill(body=f"<!doctype html>{TEMPLATE}", content_type="text/html")
+    )
+    page.add_init_script(HOLD_FIRST_CAMERA)
+    page.goto(site_url + "widget.html", wait_until="domcontentloaded")
+    page.evaluate(WIDGET_PAGE)
+    page.wait_for_function("() => window.ferDeviceLive.analyser", timeout=60_000)
+    page.evaluate("() => { window.first = window.ferDeviceLive; }")
+    page.locator(".fer-start").click()
+    page.wait_for_function("() => window.releaseCamera", timeout=30_000)
+    page.evaluate("() => window.mounted.reload()")
+    page.evaluate("() => window.releaseCamera()")
+    page.wait_for_function(
+        "() => window.cameraStreams[0].getTracks().every((track) => track.readyState === 'ended')", timeout=10_000
+    )
+    assert page.evaluate("() => window.first.running") is False
+    assert page.locator(".fer-start").inner_text() == "Start"
+    page.wait_for_function("() => window.ferDeviceLive.analyser", timeout=60_000)
+    page.locator(".fer-start").click()
+    page.wait_for_function("() => window.ferDeviceLive.stats.shown.length > 0", timeout=60_000)
+    assert page.evaluate("() => window.ferDeviceLive.analyser.model.name") == "second"
+    assert page.evaluate("() => window.fellBack") == []
+    context.close()
+
+
 # --- bad conditions on the device: one sentence each ---------------------------------------------
 
 

@@ -47,21 +47,38 @@ export class DeviceLive {
     this.stats = { shown: [], frameLag: [], labelAge: [], detections: 0 };
   }
 
-  /** Open the camera and label its frames until stop(); DeviceError with one sentence if it cannot. */
+  /** Open the camera and label its frames until stop(); DeviceError with one sentence if it cannot.
+   * Resolves to false when stop() came while the camera was opening (the models failed, or another
+   * model was picked): the camera is then closed again, not left running unseen. */
   async start() {
+    const attempt = (this.attempt = {});
+    const stopped = () => this.attempt !== attempt;
     let stream;
     try {
       stream = await navigator.mediaDevices.getUserMedia(CAMERA);
     } catch (error) {
+      if (stopped()) return false;
       throw new DeviceError(cameraProblem(error));
     }
+    if (stopped()) {
+      stream.getTracks().forEach((track) => track.stop());
+      return false;
+    }
     this.video.srcObject = stream;
-    await this.video.play();
+    try {
+      await this.video.play();
+    } catch (error) {
+      if (stopped()) return false; // stop() took the stream away mid-play
+      throw error;
+    }
+    if (stopped()) return false;
     this.running = true;
     this.video.requestVideoFrameCallback((now, frame) => this.onFrame(now, frame));
+    return true;
   }
 
   stop() {
+    this.attempt = null;
     this.running = false;
     this.video.srcObject?.getTracks().forEach((track) => track.stop());
     this.video.srcObject = null;

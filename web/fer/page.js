@@ -123,11 +123,8 @@ function setUpLive(live) {
     say($("#live-status"), "Opening the camera...");
     try {
       live.reset();
-      await live.start();
-      if (window.fer.error) {
-        live.stop(); // the models failed while the camera was opening
-        return say($("#live-status"), window.fer.error, true);
-      }
+      // false: stopped while the camera opened (by main's catch, which says why, or by a later Start)
+      if (!(await live.start())) return;
       button.textContent = "Stop";
       say($("#live-status"), live.analyser ? ON_DEVICE : "Loading the models into this browser; the labels follow.");
     } catch (error) {

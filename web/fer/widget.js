@@ -77,7 +77,7 @@ export function mountDeviceLive(element, config, fallBack) {
     }
     device.reset();
     try {
-      await device.start();
+      if (!(await device.start())) return; // stopped while the camera opened: a new pick, or a failure
       button.textContent = "Stop";
       if (device.analyser) say(ON_DEVICE);
     } catch (error) {
