@@ -220,13 +220,12 @@ with CallCheckedBlocks(
     gr.api(api.predict_api, api_name="predict", **limits.MODEL_EVENTS)
     gr.api(api.predict_video_api, api_name="predict_video", **limits.MODEL_EVENTS)
 
+# How the page is queued and served, by launch() below or by another ASGI server that mounts it
+# (gr.mount_gradio_app). show_error=False: the page shows our gr.Error sentences, never the text
+# of an unexpected exception (which can name server paths); those go to the log instead.
+QUEUE_OPTIONS = {"max_size": limits.QUEUE_SIZE, "default_concurrency_limit": 2}
+SERVE_OPTIONS = {"show_error": False, "css": PAGE_CSS, **limits.launch_options()}
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    # show_error=False: the page shows our gr.Error sentences, never the text of an
-    # unexpected exception (which can name server paths); those go to the log instead.
-    demo.queue(max_size=limits.QUEUE_SIZE, default_concurrency_limit=2).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        show_error=False,
-        css=PAGE_CSS,
-        **limits.launch_options(),
-    )
+    demo.queue(**QUEUE_OPTIONS).launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **SERVE_OPTIONS)

@@ -9,7 +9,9 @@
   and of the classifier, single-threaded WebAssembly (the page is not cross-origin isolated).
 - **Live, device against server,** in the app, taking turns in the same run, with fake 30 and 60
   frames/s cameras, without and with Chromium's own latency emulation (50 and 150 ms): labelled
-  frames shown per second, lag, and the server's CPU per minute of Live. The camera's frames carry
+  frames shown per second, lag, and the server's CPU per minute of Live. The server's Live is
+  measured twice: as ``python app.py`` serves it (HTTP/1.1), and over HTTPS and HTTP/2
+  (``tests/http2_app.py``), as a deployed app's front end serves it. The camera's frames carry
   their number (``tests/chromium.py``'s stamped clip), so the server mode's lag is read from the
   frame it shows against the frame the camera is at; the device draws each camera frame at once,
   so its lag is the age of the labels it draws (capture of the analysed frame to display).
@@ -214,7 +216,8 @@ def live_run(
 ) -> dict:
     """One Live stream in the app, on the device or the server (or none, ``idle``), from ``camera``
     (a stamped clip at ``fps``): frames shown per second, lag, server CPU."""
-    browser = launch(playwright, camera)
+    https = url.startswith("https:")  # the HTTP/2 app's certificate is from a throwaway authority
+    browser = launch(playwright, (*camera, "--ignore-certificate-errors") if https else camera)
     page = browser.new_context(permissions=["camera"]).new_page()
     if latency_ms:
         session = page.context.new_cdp_session(page)
@@ -325,13 +328,19 @@ def main() -> None:
         runs: dict[str, list[dict]] = {}
         # One stamped clip per camera rate, shared by every stream (each is 65-130 MB to write).
         cameras = {fps: face_camera(Path(scratch) / f"stamped-{fps}.y4m", fps, stamped=True) for fps in CAMERA_FPS}
-        with running_app() as app:
+        # The server's Live also over HTTP/2, as a deployed app's HTTPS front end serves it: over
+        # HTTP/1.1 (app.py's own server) the browser holds at most six connections to the app.
+        with running_app() as app, running_app(http2=True) as app_http2:
             conditions = [(fps, 0) for fps in CAMERA_FPS] + [(30, latency) for latency in LATENCIES_MS[1:]]
+            # Each mode: the app that serves it, and the Live it runs there.
+            modes = {"device": (app, "device"), "server": (app, "server"), "server over HTTP/2": (app_http2, "server")}
             for _ in tqdm(range(args.rounds), desc="live rounds", unit="round"):
                 for fps, latency in conditions:
-                    for mode in ("device", "server") if (fps, latency) != (30, 0) else ("device", "server", "idle"):
+                    chosen = {**modes, "idle": (app, "idle")} if (fps, latency) == (30, 0) else modes
+                    for mode, (served, live) in chosen.items():
                         key = f"{mode}, camera {fps} frames/s, {latency} ms added"
-                        run = live_run(playwright, app.url, app.pid, mode, cameras[fps], fps, latency, args.seconds)
+                        clip = cameras[fps]
+                        run = live_run(playwright, served.url, served.pid, live, clip, fps, latency, args.seconds)
                         runs.setdefault(key, []).append(run)
     report["live"] = {
         key: {

@@ -5,8 +5,10 @@ from __future__ import annotations
 import http.client
 import os
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -29,6 +31,7 @@ class AppServer:
     url: str
     pid: int
     log_path: Path | None
+    ssl_context: ssl.SSLContext | None = None  # over HTTPS: one that trusts the app's certificate
 
     def memory_mb(self) -> dict[str, float]:
         """The server's resident memory now (rss) and its peak so far (hwm), from /proc."""
@@ -80,10 +83,24 @@ class AppServer:
 
 
 @contextmanager
-def running_app(env: dict[str, str] | None = None, log_path: Path | None = None) -> Iterator[AppServer]:
-    """Yield a freshly started app; stop it afterwards."""
+def running_app(
+    env: dict[str, str] | None = None, log_path: Path | None = None, http2: bool = False
+) -> Iterator[AppServer]:
+    """Yield a freshly started app; stop it afterwards. ``http2``: the same page served over HTTPS
+    and HTTP/2 (``tests/http2_app.py``, with a certificate of a throwaway authority), as a deployed
+    app's front end serves it; browsers must then be told to take the certificate."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}/"
+    scheme, command, context = "http", [sys.executable, "app.py"], None
+    certificates = tempfile.TemporaryDirectory()
+    if http2:
+        import trustme
+
+        authority, pem = trustme.CA(), Path(certificates.name) / "server.pem"
+        authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+        context = ssl.create_default_context()
+        authority.configure_trust(context)
+        scheme, command = "https", [sys.executable, "-m", "tests.http2_app", str(port), str(pem)]
+    url = f"{scheme}://127.0.0.1:{port}/"
     full_env = {
         **os.environ,
         "GRADIO_SERVER_PORT": str(port),
@@ -92,20 +109,20 @@ def running_app(env: dict[str, str] | None = None, log_path: Path | None = None)
         **(env or {}),
     }
     log = open(log_path or os.devnull, "w")  # noqa: SIM115  (closed below)
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=log, stderr=log)
+    process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 180
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"app exited with {process.returncode} before serving")
             try:
-                with urllib.request.urlopen(url, timeout=2):
+                with urllib.request.urlopen(url, timeout=2, context=context):
                     break
             except OSError:
                 if time.monotonic() > deadline:
                     raise TimeoutError("app did not start within 180 s") from None
                 time.sleep(0.1)  # also how finely a benchmark sees the start-up time
-        yield AppServer(url, process.pid, log_path)
+        yield AppServer(url, process.pid, log_path, context)
     finally:
         process.terminate()
         try:
@@ -113,3 +130,4 @@ def running_app(env: dict[str, str] | None = None, log_path: Path | None = None)
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+        certificates.cleanup()

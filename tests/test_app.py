@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
@@ -63,6 +64,17 @@ def test_predict_returns_the_json_contract(client):
         assert len(face["top_k"]) == 2
         assert face["top_k"][0]["score"] >= face["top_k"][1]["score"]
         assert face["top_k"][0]["label"] == max(face["scores"], key=face["scores"].get)
+
+
+def test_the_page_served_over_http2_answers_as_app_py_serves_it(client):
+    """scripts/bench_web.py times server Live over HTTP/2 too (tests/http2_app.py): the same page,
+    queued and served with app.py's options, must answer there."""
+    photo = handle_file(str(ROOT / "examples" / "four_faces.jpg"))
+    with running_app(http2=True) as server:
+        with httpx.Client(http2=True, verify=server.ssl_context) as http:
+            assert http.get(server.url).http_version == "HTTP/2"
+        over_http2 = Client(server.url, verbose=False, ssl_verify=False).predict(photo, 2, api_name="/predict")
+    assert over_http2 == client.predict(photo, 2, api_name="/predict")
 
 
 def test_no_face_is_flagged(client):
