@@ -8,7 +8,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -83,51 +82,55 @@ class AppServer:
 
 
 @contextmanager
+def served_by(port: int, http2: bool) -> Iterator[tuple[str, list[str], ssl.SSLContext | None]]:
+    """The app's URL, the command that serves it, and over HTTPS a context trusting its certificate
+    (of a throwaway authority, in a file for as long as the app runs)."""
+    if not http2:
+        yield f"http://127.0.0.1:{port}/", [sys.executable, "app.py"], None
+        return
+    import trustme  # and with it cryptography, only where a certificate is made
+
+    authority, context = trustme.CA(), ssl.create_default_context()
+    authority.configure_trust(context)
+    with authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.tempfile() as pem:
+        yield f"https://127.0.0.1:{port}/", [sys.executable, "-m", "tests.http2_app", str(port), pem], context
+
+
+@contextmanager
 def running_app(
     env: dict[str, str] | None = None, log_path: Path | None = None, http2: bool = False
 ) -> Iterator[AppServer]:
     """Yield a freshly started app; stop it afterwards. ``http2``: the same page served over HTTPS
-    and HTTP/2 (``tests/http2_app.py``, with a certificate of a throwaway authority), as a deployed
-    app's front end serves it; browsers must then be told to take the certificate."""
+    and HTTP/2 (``tests/http2_app.py``), as a deployed app's front end serves it; browsers must
+    then be told to take its certificate."""
     port = free_port()
-    scheme, command, context = "http", [sys.executable, "app.py"], None
-    certificates = tempfile.TemporaryDirectory()
-    if http2:
-        import trustme
-
-        authority, pem = trustme.CA(), Path(certificates.name) / "server.pem"
-        authority.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
-        context = ssl.create_default_context()
-        authority.configure_trust(context)
-        scheme, command = "https", [sys.executable, "-m", "tests.http2_app", str(port), str(pem)]
-    url = f"{scheme}://127.0.0.1:{port}/"
-    full_env = {
-        **os.environ,
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "PYTHONUNBUFFERED": "1",  # its log is read while it runs
-        **(env or {}),
-    }
-    log = open(log_path or os.devnull, "w")  # noqa: SIM115  (closed below)
-    process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"app exited with {process.returncode} before serving")
-            try:
-                with urllib.request.urlopen(url, timeout=2, context=context):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("app did not start within 180 s") from None
-                time.sleep(0.1)  # also how finely a benchmark sees the start-up time
-        yield AppServer(url, process.pid, log_path, context)
-    finally:
-        process.terminate()
+    with served_by(port, http2) as (url, command, context):
+        full_env = {
+            **os.environ,
+            "GRADIO_SERVER_PORT": str(port),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "PYTHONUNBUFFERED": "1",  # its log is read while it runs
+            **(env or {}),
+        }
+        log = open(log_path or os.devnull, "w")  # noqa: SIM115  (closed below)
+        process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=log)
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        certificates.cleanup()
+            deadline = time.monotonic() + 180
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"app exited with {process.returncode} before serving")
+                try:
+                    with urllib.request.urlopen(url, timeout=2, context=context):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("app did not start within 180 s") from None
+                    time.sleep(0.1)  # also how finely a benchmark sees the start-up time
+            yield AppServer(url, process.pid, log_path, context)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
