@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +80,17 @@ def validation_faces(fer_zip) -> np.ndarray:
     from train.data import load_split, subsample
 
     return subsample(load_split(fer_zip, "validation", progress=False), 300).images
+
+
+@pytest.fixture(scope="session")
+def tiny_run(fer_zip, tmp_path_factory) -> Path:
+    """One tiny real run (TINY_RUN_FLAGS, seed 0), trained once for every test that needs some
+    checkpoint. A test that changes a run (resumes, pushes, fine-tunes in place) copies it first."""
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    cmd = [sys.executable, "-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(out)]
+    result = subprocess.run([*cmd, *TINY_RUN_FLAGS], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
 
 
 def face_png(seed: int, size: int = 48, mode: str = "L") -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -76,27 +77,16 @@ def digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs(fer_zip, tmp_path_factory) -> dict[str, Path]:
-    """Two tiny real runs with different seeds (so their weights differ)."""
+def runs(tiny_run, fer_zip, tmp_path_factory) -> dict[str, Path]:
+    """Two tiny real runs with different seeds (so their weights differ): the shared one (seed 0),
+    copied since pushing writes its card, and one trained here with seed 1."""
     base = tmp_path_factory.mktemp("hub-runs")
-    out = {}
-    for name, seed in (("a", "0"), ("b", "1")):
-        out[name] = base / name
-        run(
-            [
-                "-m",
-                "train.train",
-                "--no-progress",
-                "--data",
-                str(fer_zip),
-                "--out",
-                str(out[name]),
-                *TINY_RUN_FLAGS,
-                "--seed",
-                seed,
-            ],
-            dict(os.environ),
-        )
+    out = {"a": Path(shutil.copytree(tiny_run, base / "a")), "b": base / "b"}
+    run(
+        ["-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(out["b"]), *TINY_RUN_FLAGS]
+        + ["--seed", "1"],
+        dict(os.environ),
+    )
     return out
 
 

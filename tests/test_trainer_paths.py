@@ -185,9 +185,8 @@ def test_misplaced_splits_and_empty_csv_are_explained(tmp_path, capsys):
     assert err.startswith("error:") and "no usable train images (1 skipped" in err and len(err.splitlines()) == 1, err
 
 
-def test_distillation_from_a_teacher(fer_zip, tmp_path):
-    teacher = tmp_path / "teacher"
-    ok(train("--data", str(fer_zip), "--out", str(teacher), *TINY_RUN_FLAGS, "--seed", "5"))
+def test_distillation_from_a_teacher(tiny_run, fer_zip, tmp_path):
+    teacher = tiny_run
     student = tmp_path / "student"
     flags = ["--teacher", str(teacher), "--kd-alpha", "0.7", "--kd-temperature", "3"]
     result = ok(train("--data", str(fer_zip), "--out", str(student), *TINY_RUN_FLAGS, *flags))

@@ -9,10 +9,14 @@ from pathlib import Path
 from fer.utils.device import PRECISIONS
 
 ARGS_FILE = "train_args.json"
-# Flags that may differ when resuming: where the data lives, how the run is shown and
-# saved, and where it is published. Everything else is baked into the saved optimiser,
-# schedule and weights, so a change could not take effect and is refused.
-RESUMABLE_CHANGES = {"data", "device", "no_progress", "resume", "push_to_hub", "private", "save_every", "compile"}
+# Flags that may differ when resuming: where the data and the run's folder now live (a run
+# comes back from another machine), how the run is shown and saved, and where it is
+# published. Everything else is baked into the saved optimiser, schedule and weights, so a
+# change could not take effect and is refused.
+RESUMABLE_CHANGES = {
+    "data", "out", "device", "no_progress", "resume",
+    "push_to_hub", "private", "save_every", "compile",
+}  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,7 +142,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"--{k.replace('_', '-')}" for k, v in explicit.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v
         )
         if changed:
-            parser.error(f"cannot change {', '.join(changed)} when resuming {args.out}; start a new --out instead")
+            flags = ", ".join(changed)
+            raise SystemExit(f"error: cannot change {flags} when resuming {args.out}; start a new --out instead")
         args = argparse.Namespace(**{**saved, **explicit, "resume": True})
     return args
 
