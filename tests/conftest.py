@@ -85,7 +85,7 @@ def validation_faces(fer_zip) -> np.ndarray:
 @pytest.fixture(scope="session")
 def tiny_run(fer_zip, tmp_path_factory) -> Path:
     """One tiny real run (TINY_RUN_FLAGS, seed 0), trained once for every test that needs some
-    checkpoint. A test that changes a run (resumes, pushes, fine-tunes in place) copies it first."""
+    checkpoint. A test that writes into a run (resumes it, pushes it) copies it first."""
     out = tmp_path_factory.mktemp("tiny") / "run"
     cmd = [sys.executable, "-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(out)]
     result = subprocess.run([*cmd, *TINY_RUN_FLAGS], cwd=ROOT, capture_output=True, text=True, timeout=600)

@@ -82,11 +82,8 @@ def runs(tiny_run, fer_zip, tmp_path_factory) -> dict[str, Path]:
     copied since pushing writes its card, and one trained here with seed 1."""
     base = tmp_path_factory.mktemp("hub-runs")
     out = {"a": Path(shutil.copytree(tiny_run, base / "a")), "b": base / "b"}
-    run(
-        ["-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(out["b"]), *TINY_RUN_FLAGS]
-        + ["--seed", "1"],
-        dict(os.environ),
-    )
+    flags = ["--data", str(fer_zip), "--out", str(out["b"]), *TINY_RUN_FLAGS, "--seed", "1"]
+    run(["-m", "train.train", "--no-progress", *flags], dict(os.environ))
     return out
 
 
