@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fer.app.model_choices import ModelChoice  # noqa: E402
 from fer.device.bundle import build_static_site  # noqa: E402
 from fer.device.runtime_files import VERSION, RuntimeFilesError  # noqa: E402
-from fer.hub.client import HubError, push_space  # noqa: E402
+from fer.hub.client import HubError, check_repo_id, push_space  # noqa: E402
 from fer.hub.resolve import resolve_checkpoint  # noqa: E402
 from fer.model.checkpoint_info import CheckpointError  # noqa: E402
 from fer.pipeline.predict import Predictor  # noqa: E402
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> Path:
     )
     parser.add_argument("--push", metavar="USER/SPACE", help="then upload the folder as this static Space")
     args = parser.parse_args(argv)
+    if args.push:
+        check_repo_id(args.push)  # refused before the build, not after it
     predictor = Predictor(resolve_checkpoint(args.checkpoint))
     summary = ModelChoice(predictor.info.name, predictor.info).label
     files = build_static_site(args.out, predictor, summary, space_readme(summary, predictor.model_name), CREDITS)

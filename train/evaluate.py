@@ -27,6 +27,7 @@ from fer.model.inference import class_probabilities
 from fer.model.labels import class_index
 from fer.model.transforms import TTA_MODES
 from fer.utils.device import configure_backends, resolve_device
+from fer.utils.output_paths import writable_folder
 from train.corruptions import CORRUPTIONS
 from train.data import SPLITS, load_split
 from train.metrics import classification_report, confusion_matrix, summarize
@@ -125,10 +126,9 @@ def main(argv: list[str] | None = None) -> dict:
     models = [load_model(ref, revision=args.revision) for ref in args.checkpoints]
     for loaded in models:
         loaded.model.to(device)
-    result = evaluate(models, args.data, args.split, args.tta, args.batch_size, args.corruptions)
     single_folder = len(models) == 1 and Path(args.checkpoints[0]).is_dir()
-    out = Path(args.out or (models[0].folder if single_folder else "eval"))
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_folder(args.out or (models[0].folder if single_folder else "eval"))
+    result = evaluate(models, args.data, args.split, args.tta, args.batch_size, args.corruptions)
     stem = f"eval_{args.split}{TTA_SUFFIX[args.tta]}{'_ensemble' if len(models) > 1 else ''}"
     (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
     tta_words = f" + {args.tta} TTA" if args.tta != "none" else ""

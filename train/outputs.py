@@ -14,6 +14,7 @@ from fer.model.checkpoint import save_checkpoint
 from fer.model.labels import CLASS_NAMES
 from fer.model.networks import parameter_count
 from fer.model.preprocess import Preprocess
+from fer.utils.output_paths import writable_folder
 from train.args import save_args
 from train.metrics import classification_report
 from train.plots import plot_confusion, plot_curves
@@ -31,7 +32,7 @@ def prepare_out_dir(args: argparse.Namespace, is_main: bool) -> Path:
     if not args.resume and (has_state or (out / "config.json").exists()):
         raise SystemExit(f"error: {out} already holds a run; pass --resume to continue it or choose a new --out")
     if is_main:
-        out.mkdir(parents=True, exist_ok=True)
+        writable_folder(out)
         save_args(args, out)
     return out
 

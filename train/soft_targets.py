@@ -36,6 +36,7 @@ from fer.model.inference import class_probabilities
 from fer.model.labels import CLASS_NAMES
 from fer.utils.atomic import commit_file
 from fer.utils.device import configure_backends
+from fer.utils.output_paths import writable_file
 from train.data import load_split
 from train.distill import load_teacher
 
@@ -144,6 +145,7 @@ def main(argv: list[str] | None = None) -> StoredTargets:
     args = p.parse_args(argv)
     if not args.temperature > 0:
         p.error(f"--temperature must be positive (got {args.temperature})")
+    writable_file(args.out)  # before the teachers' pass, which may take hours
     configure_backends(torch.device("cpu"))  # the teachers run where they are loaded: on the CPU
     targets = compute(args.teacher, args.data, args.temperature, args.tta, progress=not args.no_progress)
     save(targets, args.out)

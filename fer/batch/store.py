@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fer.batch.records import FileResult
 from fer.utils.atomic import atomic_write
+from fer.utils.output_paths import writable_file, writable_folder
 
 MANIFEST = "manifest.jsonl"
 SETTINGS = "run.json"
@@ -27,8 +28,8 @@ class ParquetStore:
     source: faces, people, seconds analysed, the error if any) and ``OUT/manifest.jsonl``."""
 
     def __init__(self, out: Path, settings: dict, labels: list[str]):
-        self.out, self.labels = out, labels
-        (out / "faces").mkdir(parents=True, exist_ok=True)
+        self.out, self.labels = writable_folder(out), labels
+        (out / "faces").mkdir(exist_ok=True)
         previous = out / SETTINGS
         if previous.is_file() and json.loads(previous.read_text()) != settings:
             earlier = previous.read_text().strip()
@@ -95,7 +96,7 @@ class FileStore:
     the end (not resumable: use a directory for that)."""
 
     def __init__(self, out: Path, labels: list[str]):
-        self.out, self.labels, self.results = out, labels, []
+        self.out, self.labels, self.results = writable_file(out), labels, []
 
     def done(self) -> set[str]:
         return set()
@@ -107,7 +108,6 @@ class FileStore:
         results = sorted(self.results, key=lambda result: result.source)
         columns = FILE_COLUMNS + self.labels
         rows = [{name: record[name] for name in columns} for result in results for record in result.records]
-        self.out.parent.mkdir(parents=True, exist_ok=True)
         if self.out.suffix.lower() == ".json":
             self.out.write_text(json.dumps(rows, indent=1))
         else:

@@ -17,6 +17,7 @@ from fer.model.checkpoint_info import CheckpointError
 from fer.model.labels import FACE_SIZE
 from fer.pipeline.faces import INT8_GRAPH
 from fer.pipeline.predict import Predictor
+from fer.utils.output_paths import writable_folder
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 PAGE_FILES = ["index.html", "style.css", "fer"]
@@ -70,7 +71,7 @@ def build_static_site(out: Path, predictor: Predictor, summary: str, readme: str
             "this checkpoint has no int8 ONNX export the device can run: make one with "
             "`python -m train.export CHECKPOINT --data ...`, which keeps it when it costs at most 0.3 points"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out)
     for name in PAGE_FILES:
         source, target = WEB / name, out / name
         if source.is_dir():
