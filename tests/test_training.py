@@ -223,6 +223,42 @@ def test_resume_refuses_changed_training_flags(tiny_run, fer_zip, tmp_path):
     assert result.stderr.strip() == f"error: cannot change --lr when resuming {out}; start a new --out instead"
 
 
+def torn(path: Path) -> None:
+    """Cut a file to half its length, as a copy between machines stopped partway leaves it."""
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+DAMAGE = {
+    "state.json cut short": (lambda run: torn(run / "last" / "state.json"), "its saved state is damaged"),
+    "tensors cut short": (lambda run: torn(next((run / "last").glob("state-*.safetensors"))), "its saved state"),
+    "tensors missing": (lambda run: next((run / "last").glob("state-*.safetensors")).unlink(), "its saved state"),
+    "train_args.json cut short": (lambda run: torn(run / "train_args.json"), "its train_args.json is damaged"),
+    "flags edited to another model": (
+        lambda run: (run / "train_args.json").write_text(
+            json.dumps({**json.loads((run / "train_args.json").read_text()), "model": "fernet_s"})
+        ),
+        "its saved state does not fit the model its flags build",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_run_is_refused_in_one_sentence_and_left_as_it_was(tiny_run, fer_zip, tmp_path, damage, capsys):
+    from train.train import cli
+
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    spoil, why = DAMAGE[damage]
+    spoil(run)
+    # A resume first records where the run now lives in train_args.json; nothing else may change.
+    kept = [path for path in run.rglob("*") if path.is_file() and path.name != "train_args.json"]
+    before = {path: path.read_bytes() for path in kept}
+    assert cli(["--no-progress", "--data", str(fer_zip), "--out", str(run), "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run} cannot be resumed: {why}") and err.count("\n") == 1, err
+    assert err.endswith(f"start a new --out (--init {run} begins it from this run's best checkpoint)\n")
+    assert {path: path.read_bytes() for path in kept} == before
+
+
 def test_init_from_a_checkpoint_with_other_classes_makes_a_new_head(fer_zip, tmp_path):
     from fer.model.checkpoint import save_checkpoint
     from fer.model.networks import create_model

@@ -137,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     saved_path = Path(args.out) / ARGS_FILE
     if args.resume and saved_path.is_file():
         explicit = vars(_explicit_flags(parser, argv))
-        saved = {**vars(parser.parse_args(["--data", "", "--out", ""])), **json.loads(saved_path.read_text())}
+        saved = {**vars(parser.parse_args(["--data", "", "--out", ""])), **saved_flags(saved_path)}
         changed = sorted(
             f"--{k.replace('_', '-')}" for k, v in explicit.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v
         )
@@ -146,6 +146,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise SystemExit(f"error: cannot change {flags} when resuming {args.out}; start a new --out instead")
         args = argparse.Namespace(**{**saved, **explicit, "resume": True})
     return args
+
+
+def saved_flags(path: Path) -> dict:
+    """The flags a run saved at its start; one sentence if the file is damaged (a copy cut short, an edit)."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        saved = None
+    if not isinstance(saved, dict):
+        run = path.parent
+        raise SystemExit(
+            f"error: {run} cannot be resumed: its {path.name} is damaged; "
+            f"start a new --out (--init {run} begins it from this run's best checkpoint)"
+        )
+    return saved
 
 
 def save_args(args: argparse.Namespace, out: Path) -> None:

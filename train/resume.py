@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from timm.utils import ModelEmaV3
 
 from train.state_io import load_state, save_state
@@ -43,18 +44,42 @@ def save_resume_state(folder: Path, progress: Progress, model, optimizer, schedu
 
 
 def load_resume_state(folder: Path, model, optimizer, scheduler, ema: ModelEmaV3 | None) -> Progress:
-    """Put the saved weights, optimiser, schedule and EMA back; return where the run stood."""
-    state = load_state(folder)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    """Put the saved weights, optimiser, schedule and EMA back; return where the run stood.
+
+    A run folder may have been copied from another machine, and a copy can be cut short: a state
+    that cannot be read, or that does not fit the model the run's flags build, is one sentence
+    (ValueError) before anything is trained or written.
+    """
+    try:
+        state = load_state(folder)
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+        why = f"its saved state is damaged or incomplete ({first_line(exc)})"
+        raise ValueError(cannot_resume(folder, why)) from None
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler:
+            scheduler.load_state_dict(state["scheduler"])
+        if ema:
+            ema.module.load_state_dict(state["ema"])
+    except torch.OutOfMemoryError:
+        raise
+    except (RuntimeError, ValueError, KeyError, TypeError):  # torch's size and key mismatches
+        raise ValueError(cannot_resume(folder, "its saved state does not fit the model its flags build")) from None
     match_parameter_layout(optimizer)
-    if scheduler:
-        scheduler.load_state_dict(state["scheduler"])
-    if ema:
-        ema.module.load_state_dict(state["ema"])
     if "step" not in state:  # saved by an older trainer after a finished epoch
         state = {**state, "epoch": state["epoch"] + 1, "step": 0, "sums": [0.0, 0.0]}
     return Progress(state["epoch"], state["step"], state["best_acc"], state["history"], list(state["sums"]))
+
+
+def cannot_resume(folder: Path, why: str) -> str:
+    """The sentence for a run that cannot go on: why, and that its best checkpoint can start another."""
+    run = folder.parent
+    return f"{run} cannot be resumed: {why}; start a new --out (--init {run} begins it from this run's best checkpoint)"
+
+
+def first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
