@@ -278,6 +278,20 @@ def test_push_failures_say_why_and_leave_the_run_intact(hub, runs, tmp_path, tok
     assert {p.name: digest(p) for p in runs["a"].iterdir() if p.is_file() and p.name != "README.md"} == before
 
 
+def test_a_damaged_checkpoint_is_not_pushed(hub, runs, tmp_path):
+    """A push loads the checkpoint as the app will: torn weights stay here, not on the Hub."""
+    run_copy = shutil.copytree(runs["a"], tmp_path / "torn")
+    weights = run_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    before = {p.name: digest(p) for p in run_copy.iterdir() if p.is_file()}
+    result = run(["-m", "train.push", str(run_copy), "tester/torn"], hub_env(hub, tmp_path), check=False)
+    assert result.returncode != 0
+    damaged = "model.safetensors is damaged: its header and its size disagree"
+    assert result.stderr.strip() == f"error: nothing pushed: {damaged}"
+    assert "tester/torn" not in hub.repos
+    assert {p.name: digest(p) for p in run_copy.iterdir() if p.is_file()} == before  # not even the card
+
+
 def test_hub_error_then_retry_succeeds(hub, runs, tmp_path):
     env = hub_env(hub, tmp_path)
     hub.fail_next.append((r"^/api/repos/create$", 500))

@@ -87,14 +87,15 @@ def push_checkpoint(
     Creates the repo if needed; pushing to an existing repo adds a commit and keeps its
     history. Returns the commit URL.
     """
+    from fer.model.checkpoint import load_checkpoint  # torch, for a push only: the app starts without it
+
     folder = Path(folder)
     repo_id = check_repo_id(repo_id)
     try:
         config = read_config(folder)
+        load_checkpoint(folder)  # what the app and timm will load: a damaged file stays here, not on the Hub
     except CheckpointError as exc:
         raise HubError(f"nothing pushed: {exc}") from None
-    if not (folder / WEIGHTS_FILE).is_file():
-        raise HubError(f"nothing pushed: {folder} has no {WEIGHTS_FILE}")
     write_model_card(folder, repo_id=repo_id)
     api = _writing_api(token)
     try:
