@@ -36,6 +36,18 @@ TINY_RUN_FLAGS = [
 ]
 
 
+def train_in_process(capsys: pytest.CaptureFixture, *flags: str) -> tuple[int, str, str]:
+    """``python -m train.train --no-progress FLAGS`` run in this process, through the command line's
+    own ``cli()``: the same code and messages without paying Python's and torch's start-up again.
+    Returns (exit status, stdout, stderr). Tests that stop or kill a run, or compare a run
+    bit for bit with another, start it as its own process instead."""
+    from train.train import cli
+
+    status = cli(["--no-progress", *flags])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Keep the decode cache out of the user's home and shared between the test processes.
     os.environ.setdefault("FER_CACHE_DIR", str(ROOT / ".pytest_cache" / "fer-data"))

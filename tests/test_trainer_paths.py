@@ -24,7 +24,7 @@ from fer.model.inference import class_probabilities
 from fer.model.preprocess import Preprocess
 from fer.model.transforms import tta_views
 from fer.utils.device import full_float32
-from tests.conftest import ROOT, TINY_RUN_FLAGS
+from tests.conftest import ROOT, TINY_RUN_FLAGS, train_in_process
 from train import soft_targets
 from train.args import check_args, parse_args
 from train.data import load_split, subsample
@@ -97,13 +97,14 @@ def test_channels_last_run_stopped_by_sigterm_resumes_bit_exact_and_loads_in_tim
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
-def test_reduced_precision_trains_on_cpu(fer_zip, tmp_path, precision):
+def test_reduced_precision_trains_on_cpu(fer_zip, tmp_path, precision, capsys):
     """fp16 runs through the GradScaler a GPU without bf16 would use; bf16 through autocast."""
     out = tmp_path / precision
     # Two steps: reduced-precision convolutions are emulated on a CPU (fp16 ~10 s a step).
     flags = [*TINY_RUN_FLAGS, "--train-subset", "128", "--precision", precision]
-    result = ok(train("--data", str(fer_zip), "--out", str(out), *flags))
-    assert f"cpu (CPU), {precision}, channels_last" in result.stdout
+    status, stdout, stderr = train_in_process(capsys, "--data", str(fer_zip), "--out", str(out), *flags)
+    assert status == 0, stderr
+    assert f"cpu (CPU), {precision}, channels_last" in stdout
     logged = json.loads((out / "metrics.json").read_text())["accuracy"]
     assert logged > 0
     # Validation ran in float32 whatever the training precision: a float32 re-evaluation agrees.
@@ -185,12 +186,13 @@ def test_misplaced_splits_and_empty_csv_are_explained(tmp_path, capsys):
     assert err.startswith("error:") and "no usable train images (1 skipped" in err and len(err.splitlines()) == 1, err
 
 
-def test_distillation_from_a_teacher(tiny_run, fer_zip, tmp_path):
+def test_distillation_from_a_teacher(tiny_run, fer_zip, tmp_path, capsys):
     teacher = tiny_run
     student = tmp_path / "student"
-    flags = ["--teacher", str(teacher), "--kd-alpha", "0.7", "--kd-temperature", "3"]
-    result = ok(train("--data", str(fer_zip), "--out", str(student), *TINY_RUN_FLAGS, *flags))
-    assert f"distilling from {teacher}" in result.stdout
+    flags = ["--teacher", str(teacher), "--kd-alpha", "0.7", "--kd-temperature", "3", *TINY_RUN_FLAGS]
+    status, stdout, stderr = train_in_process(capsys, "--data", str(fer_zip), "--out", str(student), *flags)
+    assert status == 0, stderr
+    assert f"distilling from {teacher}" in stdout
     metrics = json.loads((student / "metrics.json").read_text())
     assert metrics["teachers"] == [str(teacher)] and metrics["kd_alpha"] == 0.7
     card = (student / "README.md").read_text()
@@ -210,7 +212,7 @@ def packed_subset(fer_zip, tmp_path_factory):
     return path
 
 
-def test_distillation_from_stored_soft_targets(packed_subset, fer_zip, tmp_path):
+def test_distillation_from_stored_soft_targets(packed_subset, fer_zip, tmp_path, capsys):
     """Targets stored once from a teacher, then a student taught from them, on the packed data
     and on the same faces picked out of the archive (rows follow images, not positions)."""
     embedded = str(ROOT / "checkpoints" / "fernet_s")
@@ -228,14 +230,17 @@ def test_distillation_from_stored_soft_targets(packed_subset, fer_zip, tmp_path)
     flags = ["--soft-targets", str(targets), "--kd-temperature", "3", "--kd-alpha", "0.7", *TINY_RUN_FLAGS]
     for data in (packed_subset, fer_zip):  # the archive with --train-subset 512: the same faces
         student = tmp_path / f"student-{data.suffix[1:]}"
-        result = ok(train("--data", str(data), "--out", str(student), *flags))
-        assert f"distilling from {targets}: 1 teachers' stored targets (alpha 0.7, T 3.0)" in result.stdout
+        status, stdout, stderr = train_in_process(capsys, "--data", str(data), "--out", str(student), *flags)
+        assert status == 0, stderr
+        assert f"distilling from {targets}: 1 teachers' stored targets (alpha 0.7, T 3.0)" in stdout
     metrics = json.loads((student / "metrics.json").read_text())
     assert metrics["teachers"] == [embedded] and metrics["soft_targets"] == str(targets)
     assert f"through their predictions stored in `{targets}`" in (student / "README.md").read_text()
 
     other_faces = ["--data", str(fer_zip), "--out", str(tmp_path / "other"), *flags, "--train-subset", "600"]
-    one_sentence_error(train(*other_faces), "training images have no soft target in", "made for other data")
+    status, _, stderr = train_in_process(capsys, *other_faces)
+    assert status == 1 and stderr.count("\n") == 1 and stderr.startswith("error: "), stderr
+    assert "training images have no soft target in" in stderr and "made for other data" in stderr
     with pytest.raises(ValueError, match="softened at temperature 3; pass --kd-temperature 3"):
         train_main(["--data", str(packed_subset), "--out", str(tmp_path / "hot"), *flags[:2], *TINY_RUN_FLAGS])
     (tmp_path / "not.npz").write_text("not arrays")

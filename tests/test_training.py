@@ -19,7 +19,7 @@ import torch
 from fer.model.inference import class_probabilities
 from fer.model.labels import NUM_CLASSES
 from fer.model.preprocess import Preprocess
-from tests.conftest import ROOT, TINY_RUN_FLAGS
+from tests.conftest import ROOT, TINY_RUN_FLAGS, train_in_process
 from train.data import load_split
 
 pytestmark = pytest.mark.slow
@@ -216,11 +216,11 @@ def test_run_killed_mid_epoch_resumes_with_nothing_lost(fer_zip, tmp_path):
     assert (moved / "model.safetensors").read_bytes() == (reference / "model.safetensors").read_bytes()
 
 
-def test_resume_refuses_changed_training_flags(tiny_run, fer_zip, tmp_path):
+def test_resume_refuses_changed_training_flags(tiny_run, fer_zip, tmp_path, capsys):
     out = shutil.copytree(tiny_run, tmp_path / "run")
-    result = run_train("--data", str(fer_zip), "--out", str(out), "--resume", "--lr", "0.5", check=False)
-    assert result.returncode != 0
-    assert result.stderr.strip() == f"error: cannot change --lr when resuming {out}; start a new --out instead"
+    status, _, stderr = train_in_process(capsys, "--data", str(fer_zip), "--out", str(out), "--resume", "--lr", "0.5")
+    assert status == 1
+    assert stderr == f"error: cannot change --lr when resuming {out}; start a new --out instead\n"
 
 
 def torn(path: Path) -> None:
@@ -244,30 +244,30 @@ DAMAGE = {
 
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_a_damaged_run_is_refused_in_one_sentence_and_left_as_it_was(tiny_run, fer_zip, tmp_path, damage, capsys):
-    from train.train import cli
-
     run = shutil.copytree(tiny_run, tmp_path / "run")
     spoil, why = DAMAGE[damage]
     spoil(run)
     # A resume first records where the run now lives in train_args.json; nothing else may change.
     kept = [path for path in run.rglob("*") if path.is_file() and path.name != "train_args.json"]
     before = {path: path.read_bytes() for path in kept}
-    assert cli(["--no-progress", "--data", str(fer_zip), "--out", str(run), "--resume"]) == 1
-    err = capsys.readouterr().err
+    status, _, err = train_in_process(capsys, "--data", str(fer_zip), "--out", str(run), "--resume")
+    assert status == 1
     assert err.startswith(f"error: {run} cannot be resumed: {why}") and err.count("\n") == 1, err
     assert err.endswith(f"start a new --out (--init {run} begins it from this run's best checkpoint)\n")
     assert {path: path.read_bytes() for path in kept} == before
 
 
-def test_init_from_a_checkpoint_with_other_classes_makes_a_new_head(fer_zip, tmp_path):
+def test_init_from_a_checkpoint_with_other_classes_makes_a_new_head(fer_zip, tmp_path, capsys):
     from fer.model.checkpoint import save_checkpoint
     from fer.model.networks import create_model
 
     source = tmp_path / "three-class"
     save_checkpoint(create_model("fernet_t", num_classes=3), source, ["happy", "sad", "neutral"], Preprocess(size=40))
     out = tmp_path / "ft"
-    result = run_train("--data", str(fer_zip), "--out", str(out), *TINY_RUN_FLAGS, "--init", str(source))
-    assert "making a new head" in result.stdout
+    flags = [*TINY_RUN_FLAGS, "--init", str(source)]
+    status, stdout, stderr = train_in_process(capsys, "--data", str(fer_zip), "--out", str(out), *flags)
+    assert status == 0, stderr
+    assert "making a new head" in stdout
     config = json.loads((out / "config.json").read_text())
     assert config["num_classes"] == NUM_CLASSES and config["pretrained_cfg"]["input_size"] == [1, 40, 40]
     assert "a new classification head was made" in (out / "README.md").read_text()
