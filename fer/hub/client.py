@@ -26,6 +26,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from fer.hub.model_card import write_model_card
+from fer.model.checkpoint_files import MAX_WEIGHTS_BYTES, checked_file, read_weights_header
 from fer.model.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, read_config
 
 # What a push uploads, and a pull downloads: never pickles, code or training state.
@@ -87,13 +88,14 @@ def push_checkpoint(
     Creates the repo if needed; pushing to an existing repo adds a commit and keeps its
     history. Returns the commit URL.
     """
-    from fer.model.checkpoint import load_checkpoint  # torch, for a push only: the app starts without it
-
     folder = Path(folder)
     repo_id = check_repo_id(repo_id)
     try:
         config = read_config(folder)
-        load_checkpoint(folder)  # what the app and timm will load: a damaged file stays here, not on the Hub
+        weights = checked_file(folder, WEIGHTS_FILE, MAX_WEIGHTS_BYTES)
+        if weights is None:
+            raise CheckpointError(f"{folder} has no {WEIGHTS_FILE}")
+        read_weights_header(weights)  # weights cut short stay here, refused before the Hub sees them
     except CheckpointError as exc:
         raise HubError(f"nothing pushed: {exc}") from None
     write_model_card(folder, repo_id=repo_id)

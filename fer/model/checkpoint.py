@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from timm.models._hub import save_config_for_hf
 from torch import nn
 
-from fer.model.checkpoint_files import MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, checked_file
+from fer.model.checkpoint_files import MAX_WEIGHTS_BYTES, checked_file, read_weights_header
 from fer.model.checkpoint_info import (  # noqa: F401  (CheckpointError and the file names are part of this API)
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -112,31 +112,12 @@ def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu") -> L
 
 
 def check_weights_header(weights: Path, expected: dict[str, torch.Tensor], architecture: str) -> None:
-    """The safetensors header (tensor names, shapes, dtypes, offsets) against the model the config
-    builds, before any tensor is read: a file made for another model, or whose header claims more
-    bytes than it holds, is refused in one sentence."""
-    size = weights.stat().st_size
-    with weights.open("rb") as handle:
-        head = handle.read(8)
-        length = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if not 0 < length <= min(MAX_JSON_BYTES * 16, size - 8):
-            raise CheckpointError(f"{WEIGHTS_FILE} is not a safetensors file")
-        try:
-            header = json.loads(handle.read(length))
-        except (ValueError, RecursionError) as exc:
-            raise CheckpointError(f"{WEIGHTS_FILE} has an unreadable header") from exc
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{WEIGHTS_FILE} has an unreadable header")
-    header.pop("__metadata__", None)
+    """The safetensors header (tensor names and shapes) against the model the config builds, before
+    any tensor is read: a file made for another model, or cut short, is refused in one sentence."""
+    header = read_weights_header(weights)
     if set(header) != set(expected):
         raise CheckpointError(f"{WEIGHTS_FILE} does not match {architecture}: it holds other tensors")
-    end = 0
     for name, entry in header.items():
-        shape = entry.get("shape") if isinstance(entry, dict) else None
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if shape != list(expected[name].shape) or not (isinstance(offsets, list) and len(offsets) == 2):
+        if entry.get("shape") != list(expected[name].shape):
             mismatch = f"tensor {name[:60]!r} has another shape"
             raise CheckpointError(f"{WEIGHTS_FILE} does not match {architecture}: {mismatch}")
-        end = max(end, *offsets) if all(isinstance(o, int) for o in offsets) else size
-    if 8 + length + end != size:
-        raise CheckpointError(f"{WEIGHTS_FILE} is damaged: its header and its size disagree")

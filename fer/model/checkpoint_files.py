@@ -65,6 +65,34 @@ def checked_file(folder: Path, name: str, max_bytes: int) -> Path | None:
     return resolved
 
 
+def read_weights_header(weights: Path) -> dict:
+    """The safetensors header of ``weights`` (tensor name -> entry), checked against the file's size
+    without torch: a file that is not safetensors, or was cut short, is refused in one sentence
+    before any tensor is read. Whether the tensors fit a model is the caller's question."""
+    name, size = weights.name, weights.stat().st_size
+    with weights.open("rb") as handle:
+        head = handle.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < length <= min(MAX_JSON_BYTES * 16, size - 8):
+            raise CheckpointError(f"{name} is not a safetensors file")
+        try:
+            header = json.loads(handle.read(length))
+        except (ValueError, RecursionError) as exc:
+            raise CheckpointError(f"{name} has an unreadable header") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{name} has an unreadable header")
+    header.pop("__metadata__", None)
+    end = 0
+    for entry in header.values():
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+            raise CheckpointError(f"{name} has an unreadable header")
+        end = max(end, *offsets)
+    if 8 + length + end != size:
+        raise CheckpointError(f"{name} is damaged: its header and its size disagree")
+    return header
+
+
 def read_json(folder: Path, name: str) -> object | None:
     """The parsed ``folder / name``, or None if there is none; CheckpointError with one sentence for
     a file outside the folder, too large, not UTF-8, not JSON, nested too deeply or holding a
