@@ -279,7 +279,7 @@ def test_push_failures_say_why_and_leave_the_run_intact(hub, runs, tmp_path, tok
 
 
 def test_a_damaged_checkpoint_is_not_pushed(hub, runs, tmp_path):
-    """A push loads the checkpoint as the app will: torn weights stay here, not on the Hub."""
+    """A push checks the weights against their header first: torn weights stay here, not on the Hub."""
     run_copy = shutil.copytree(runs["a"], tmp_path / "torn")
     weights = run_copy / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1000])
