@@ -26,6 +26,8 @@ from tests.app_server import running_app
 from tests.chromium import CHROMIUM, launch
 from tests.conftest import ROOT, TINY_RUN_FLAGS
 from tests.hub_server import FakeHub, Repo
+from train.export import main as export_main
+from train.train import cli as train_cli
 
 pytestmark = pytest.mark.slow
 ONE_FACE = str(ROOT / "examples" / "one_face.jpg")
@@ -83,7 +85,7 @@ def runs(tiny_run, fer_zip, tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("hub-runs")
     out = {"a": Path(shutil.copytree(tiny_run, base / "a")), "b": base / "b"}
     flags = ["--data", str(fer_zip), "--out", str(out["b"]), *TINY_RUN_FLAGS, "--seed", "1"]
-    run(["-m", "train.train", "--no-progress", *flags], dict(os.environ))
+    assert train_cli(["--no-progress", *flags]) == 0  # in process: no Hub is involved yet
     return out
 
 
@@ -94,7 +96,7 @@ def pushed(hub, runs, tmp_path_factory) -> dict:
     env = hub_env(hub, tmp)
     run(["-m", "train.push", str(runs["a"]), "tester/fer"], env)
     first = hub.repos["tester/fer"].branches["main"]
-    run(["-m", "train.export", str(runs["b"])], env)  # the second push carries model.onnx too
+    assert export_main([str(runs["b"])]) == 0  # the second push carries model.onnx too
     run(["-m", "train.push", str(runs["b"]), "tester/fer", "--message", "second model"], env)
     return {"first": first, "second": hub.repos["tester/fer"].branches["main"], "env": env}
 
