@@ -66,3 +66,14 @@ def test_video_to_json_every_nth_frame_with_the_person_tracked(tmp_path):
     rows = json.loads(out.read_text())
     assert [r["frame"] for r in rows] == [0, 4, 8]
     assert all(r["detected"] for r in rows) and {r["face"] for r in rows} == {1}  # one person, tracked
+
+
+def test_listed_files_that_are_gone_are_skipped_as_missing_not_damaged(tmp_path):
+    """A list names paths relative to itself; one deleted since it was written is said to be gone."""
+    shutil.copy(ROOT / "examples" / "one_face.jpg", tmp_path / "here.jpg")
+    listing = tmp_path / "list.txt"
+    listing.write_text("here.jpg\ngone.jpg\ngone.mp4\n")
+    out = tmp_path / "faces.csv"
+    result = run_batch(str(listing), "--out", str(out))
+    assert [row["file"] for row in csv.DictReader(out.open())] == ["here.jpg"]
+    assert "skipped 2 unreadable file(s):\n  gone.jpg: no such file\n  gone.mp4: no such file\n" in result.stdout

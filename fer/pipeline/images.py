@@ -22,6 +22,7 @@ MAX_PIXELS = 50_000_000
 TOO_MANY_PIXELS = f"image has more than the {MAX_PIXELS:,} pixels we accept"
 NOT_AN_IMAGE = "not a readable image: not a format we recognise"
 DAMAGED_IMAGE = "not a readable image: the file is damaged or cut short"
+NO_SUCH_FILE = "no such file"  # a batch's listed path that is gone: not to be called damaged
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 warnings.simplefilter("error", Image.DecompressionBombWarning)
 
@@ -70,6 +71,8 @@ def open_image(source: bytes | str | Path | Image.Image, max_side: int | None = 
         raise ImageError(TOO_MANY_PIXELS) from exc
     except Image.UnidentifiedImageError as exc:  # its message names the server's file: not shown
         raise ImageError(NOT_AN_IMAGE) from exc
+    except FileNotFoundError as exc:
+        raise ImageError(NO_SUCH_FILE) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(DAMAGED_IMAGE) from exc
     if img.width < 1 or img.height < 1:

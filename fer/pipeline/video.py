@@ -20,7 +20,7 @@ from PIL import Image
 
 from fer.pipeline.annotate import draw_predictions
 from fer.pipeline.api_types import VideoPrediction
-from fer.pipeline.images import MAX_PIXELS, ImageError
+from fer.pipeline.images import MAX_PIXELS, NO_SUCH_FILE, ImageError
 from fer.pipeline.predict import FacePrediction, Predictor
 from fer.pipeline.tracking import FaceTracker
 
@@ -60,6 +60,8 @@ def open_video(path: str | Path, max_seconds: float | None = MAX_VIDEO_S) -> tup
 
     ``max_seconds`` None: any length (the batch command's offline use).
     """
+    if not Path(path).is_file():
+        raise VideoError(NO_SUCH_FILE)
     try:
         reader = imageio.get_reader(str(path), format="FFMPEG")
         meta = reader.get_meta_data()
