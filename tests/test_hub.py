@@ -294,6 +294,25 @@ def test_a_damaged_checkpoint_is_not_pushed(hub, runs, tmp_path):
     assert {p.name: digest(p) for p in run_copy.iterdir() if p.is_file()} == before  # not even the card
 
 
+def test_training_that_cannot_push_is_refused_before_it_starts_or_keeps_the_run(hub, fer_zip, tmp_path):
+    """--push-to-hub with no token is refused before any work; a push the Hub refuses after training
+    leaves the run, and the sentence gives the command that pushes it without training again."""
+    out = tmp_path / "run"
+    command = ["-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(out), *TINY_RUN_FLAGS,
+               "--push-to-hub", "tester/late"]  # fmt: skip
+    refused = run(command, hub_env(hub, tmp_path, token=None), check=False)
+    assert refused.returncode == 1 and not out.exists()
+    assert refused.stderr.strip() == "error: no Hugging Face token: set HF_TOKEN to a token with write access"
+
+    kept = run(command, hub_env(hub, tmp_path, token="read-token"), check=False)
+    assert kept.returncode == 1 and "tester/late" not in hub.repos
+    error = kept.stderr.strip()
+    assert error.startswith(f"error: the run is saved in {out} but was not pushed: your token has no write access")
+    assert error.endswith(f"push it with `python -m train.push {out} tester/late`")
+    run(["-m", "train.push", str(out), "tester/late"], hub_env(hub, tmp_path))
+    assert "model.safetensors" in hub.repos["tester/late"].resolve("main")["files"]
+
+
 def test_hub_error_then_retry_succeeds(hub, runs, tmp_path):
     env = hub_env(hub, tmp_path)
     hub.fail_next.append((r"^/api/repos/create$", 500))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from fer.hub.client import HubError, push_checkpoint
 from fer.hub.model_card import write_model_card
 from fer.model.checkpoint import save_checkpoint
 from fer.model.labels import CLASS_NAMES
@@ -35,6 +36,16 @@ def prepare_out_dir(args: argparse.Namespace, is_main: bool) -> Path:
         writable_folder(out)
         save_args(args, out)
     return out
+
+
+def push_run(out: Path, repo_id: str, private: bool) -> str:
+    """The finished run pushed (``--push-to-hub``); if the push fails, the sentence says the run is
+    kept and gives the command that pushes it without training again."""
+    try:
+        return push_checkpoint(out, repo_id, private=private)
+    except HubError as exc:
+        again = f"python -m train.push {out} {repo_id}{' --private' if private else ''}"
+        raise HubError(f"the run is saved in {out} but was not pushed: {exc}; push it with `{again}`") from None
 
 
 def save_best(model: nn.Module, out: Path, preprocess: Preprocess, val: dict, extra: dict) -> None:

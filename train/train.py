@@ -25,7 +25,7 @@ from timm.utils import ModelEmaV3
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from fer.hub.client import HubError, check_repo_id, push_checkpoint
+from fer.hub.client import HubError, check_repo_id, push_token
 from fer.model.checkpoint import CheckpointError
 from fer.model.inference import class_probabilities
 from fer.model.labels import CLASS_NAMES, NUM_CLASSES
@@ -40,7 +40,15 @@ from train.build import PretrainedWeightsError, make_mixup, make_model, make_opt
 from train.data import FerSplit, load_split, subsample
 from train.distill import Teachers
 from train.metrics import confusion_matrix, summarize
-from train.outputs import LAST_DIR, append_metrics, prepare_out_dir, save_best, write_metrics_log, write_reports
+from train.outputs import (
+    LAST_DIR,
+    append_metrics,
+    prepare_out_dir,
+    push_run,
+    save_best,
+    write_metrics_log,
+    write_reports,
+)
 from train.resume import Progress, load_resume_state, save_resume_state
 from train.step import StepParts, seed_step, step_seed, train_step
 
@@ -63,8 +71,9 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def run(args: argparse.Namespace, runtime: rt.Runtime) -> dict:
-    if args.push_to_hub:
-        check_repo_id(args.push_to_hub)  # fail before training, not after
+    if args.push_to_hub:  # refused before training, not after
+        check_repo_id(args.push_to_hub)
+        push_token()
     log = print if runtime.is_main else (lambda *a, **k: None)
     out = prepare_out_dir(args, runtime.is_main)
     log(f"compute: {runtime.describe()}")
@@ -171,7 +180,7 @@ def run(args: argparse.Namespace, runtime: rt.Runtime) -> dict:
         write_reports(out, progress.history, args.push_to_hub)
     log(f"best validation accuracy {progress.best_acc:.4f}; checkpoint in {out}")
     if args.push_to_hub and runtime.is_main:
-        log(f"pushed to {push_checkpoint(out, args.push_to_hub, private=args.private)}")
+        log(f"pushed to {push_run(out, args.push_to_hub, args.private)}")
     return {"best_val_acc": progress.best_acc, "epochs": len(progress.history)}
 
 

@@ -68,12 +68,17 @@ def _explain(exc: Exception, repo_id: str, action: str) -> HubError:
     return HubError(f"could not {action} {repo_id}: {type(exc).__name__}: {exc}")
 
 
-def _writing_api(token: str | None) -> HfApi:
-    """The Hub client for a push: with ``token``, else the saved or HF_TOKEN one; HubError if none."""
+def push_token(token: str | None = None) -> str:
+    """The token a push will use: ``token``, else HF_TOKEN or the saved login; HubError if there is
+    none. A command that pushes after hours of work asks for it before starting."""
     token = token or get_token()
     if not token:
-        raise HubError("no Hugging Face token: set HF_TOKEN (a token with write access) and push again")
-    return HfApi(token=token)
+        raise HubError("no Hugging Face token: set HF_TOKEN to a token with write access")
+    return token
+
+
+def _writing_api(token: str | None) -> HfApi:
+    return HfApi(token=push_token(token))
 
 
 def push_checkpoint(
