@@ -158,13 +158,16 @@ def test_page_shows_the_model_facts(app_server):
     assert f"{limits.MAX_UPLOAD_MB} MB" in stated and "deleted" in stated
 
 
-def test_the_app_answers_without_loading_torch_or_pyplot(client, app_server):
-    """Served by onnxruntime; torch (700 MB) comes only with a heatmap, which no test here asks
-    for. Nor pyplot, which Gradio's backend check around every event imports unless the backend
-    is named: 0.35 s of the first answer (its _image module is what pyplot alone loads)."""
-    assert client.predict(handle_file(str(ROOT / "examples" / "one_face.jpg")), 1, api_name="/predict")["faces"]
-    assert app_server.has_mapped("onnxruntime") and not app_server.has_mapped("libtorch")
-    assert app_server.has_mapped("matplotlib/ft2font") and not app_server.has_mapped("matplotlib/_image")
+def test_the_app_answers_without_loading_torch_or_pyplot():
+    """Served by onnxruntime; torch (700 MB) comes only with a heatmap. Nor pyplot, which Gradio's
+    backend check around every event imports unless the backend is named: 0.35 s of the first
+    answer (its _image module is what pyplot alone loads). A fresh app of its own: the shared one
+    may have drawn heatmaps or a video's timeline for the tests that ran before this one."""
+    with running_app() as server:
+        client = Client(server.url, verbose=False)
+        assert client.predict(handle_file(str(ROOT / "examples" / "one_face.jpg")), 1, api_name="/predict")["faces"]
+        assert server.has_mapped("onnxruntime") and not server.has_mapped("libtorch")
+        assert server.has_mapped("matplotlib/ft2font") and not server.has_mapped("matplotlib/_image")
 
 
 def test_unreachable_fer_model_falls_back_visibly(tmp_path):
