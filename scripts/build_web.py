@@ -77,7 +77,7 @@ CREDITS = f"""# Credits and licences
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(prog="python scripts/build_web.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", type=Path, help="folder to write (created; files in it are replaced)")
+    parser.add_argument("out", type=Path, help="a new or empty folder, or an earlier build to replace")
     parser.add_argument(
         "--checkpoint", default=None, help="checkpoint folder or Hub repo id (default: the embedded model)"
     )

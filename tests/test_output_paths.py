@@ -7,6 +7,8 @@ sentence they answer with is the output's, so the output was checked before any 
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from fer.hub.client import HubError
@@ -84,3 +86,14 @@ def test_static_site_checks_its_folder_and_space_id_before_building(tmp_path, a_
     with pytest.raises(HubError, match="not a valid Hub repo id"):
         main([str(tmp_path / "site"), "--push", "not a repo id"])
     assert not (tmp_path / "site").exists()
+
+
+def test_static_site_is_not_built_over_a_folder_of_other_files(tmp_path):
+    """The build replaces config.json and README.md: a checkpoint named as OUT by mistake keeps its own."""
+    from scripts.build_web import main
+
+    checkpoint = shutil.copytree(EMBEDDED, tmp_path / "checkpoint")
+    before = {path: path.read_bytes() for path in checkpoint.rglob("*") if path.is_file()}
+    with pytest.raises(OutputPathError, match="holds other files and no earlier build of this page"):
+        main([str(checkpoint)])
+    assert {path: path.read_bytes() for path in checkpoint.rglob("*") if path.is_file()} == before

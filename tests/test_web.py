@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -108,6 +109,18 @@ def test_the_build_is_a_static_space_with_the_page_both_models_and_the_pinned_ru
     assert config["model"]["uncertain_below"] == 0.55 and config["model"]["labels"][3] == "happy"
     served = (ROOT / "checkpoints" / "fernet_s" / "model_int8.onnx").read_bytes()
     assert (site / "models" / "model_int8.onnx").read_bytes() == served
+
+
+def test_an_earlier_build_is_rebuilt_in_place(site, tmp_path):
+    """A Space's clone holds an earlier build (and its .git): building into it again is allowed."""
+    from scripts.build_web import main
+
+    clone = shutil.copytree(site, tmp_path / "space")
+    (clone / ".gitattributes").write_text("*.onnx filter=lfs\n")
+    (clone / "config.json").write_text((site / "config.json").read_text().replace("fernet_s", "older"))
+    main([str(clone)])
+    assert (clone / "config.json").read_bytes() == (site / "config.json").read_bytes()
+    assert (clone / ".gitattributes").read_text() == "*.onnx filter=lfs\n"
 
 
 def test_a_model_served_with_torch_stays_on_the_server():

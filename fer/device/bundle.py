@@ -17,7 +17,7 @@ from fer.model.checkpoint_info import CheckpointError
 from fer.model.labels import FACE_SIZE
 from fer.pipeline.faces import INT8_GRAPH
 from fer.pipeline.predict import Predictor
-from fer.utils.output_paths import writable_folder
+from fer.utils.output_paths import OutputPathError, writable_folder
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 PAGE_FILES = ["index.html", "style.css", "fer"]
@@ -62,6 +62,22 @@ def page_config(runtime_base: str, detector_url: str, model: dict) -> dict:
     }
 
 
+def refuse_other_files(out: Path) -> None:
+    """Refuse a folder that holds files and no earlier build of the page: the build replaces
+    config.json and README.md, and a checkpoint's or a project's folder named by mistake would
+    lose its own. An earlier build (a Space's clone, say) is rebuilt in place."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        earlier = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        earlier = None
+    if not (isinstance(earlier, dict) and {"runtime", "detector", "model"} <= earlier.keys()):
+        raise OutputPathError(
+            f"{out} holds other files and no earlier build of this page: build into a new or empty folder"
+        )
+
+
 def build_static_site(out: Path, predictor: Predictor, summary: str, readme: str, credits: str) -> list[Path]:
     """Write the page, its config, both models and the runtime into ``out``: a folder any static file
     server (or a static Space) serves as it is, offline once built. Returns the files written."""
@@ -71,6 +87,7 @@ def build_static_site(out: Path, predictor: Predictor, summary: str, readme: str
             "this checkpoint has no int8 ONNX export the device can run: make one with "
             "`python -m train.export CHECKPOINT --data ...`, which keeps it when it costs at most 0.3 points"
         )
+    refuse_other_files(out)
     writable_folder(out)
     for name in PAGE_FILES:
         source, target = WEB / name, out / name
