@@ -13,7 +13,7 @@ import pytest
 
 from fer.hub.client import HubError
 from fer.utils.output_paths import OutputPathError, writable_file, writable_folder
-from tests.conftest import ROOT
+from tests.conftest import ROOT, train_in_process
 
 EMBEDDED = ROOT / "checkpoints" / "fernet_s"
 NOTES = "someone's notes\n"
@@ -46,6 +46,26 @@ def test_training_into_a_file_is_one_sentence_before_the_data(tmp_path, a_file, 
     argv = ["--no-progress", "--data", str(tmp_path / "missing.zip"), "--out", str(a_file), "--model", "fernet_t"]
     assert cli(argv) == 1
     assert capsys.readouterr().err == f"error: cannot write into {a_file}: {a_file} is a file, not a folder\n"
+
+
+def test_training_into_a_folder_of_other_files_is_refused_but_a_stopped_start_is_not(tmp_path, capsys):
+    """A project's folder named as --out keeps its README.md; a run stopped before its first
+    checkpoint (its flags and nothing more) may simply be started again."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text(NOTES)
+    flags = ["--data", str(tmp_path / "missing.zip"), "--model", "fernet_t"]
+    status, _, err = train_in_process(capsys, *flags, "--out", str(project))
+    assert status == 1 and (project / "README.md").read_text() == NOTES and len(list(project.iterdir())) == 1
+    assert err == (
+        f"error: {project} holds other files (README.md), which a run's README.md, weights and plots would "
+        "join or replace; choose a new or empty --out\n"
+    )
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    (stopped / "train_args.json").write_text("{}")
+    status, _, err = train_in_process(capsys, *flags, "--out", str(stopped))
+    assert status == 1 and "missing.zip" in err  # past the folder: on to the data
 
 
 def test_evaluation_into_a_file_is_refused_before_the_data(tmp_path, a_file):

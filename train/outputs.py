@@ -16,22 +16,30 @@ from fer.model.labels import CLASS_NAMES
 from fer.model.networks import parameter_count
 from fer.model.preprocess import Preprocess
 from fer.utils.output_paths import writable_folder
-from train.args import save_args
+from train.args import ARGS_FILE, save_args
 from train.metrics import classification_report
 from train.plots import plot_confusion, plot_curves
 
 METRICS_FILE = "metrics.jsonl"
 LAST_DIR = "last"
+# What a run stopped before its first checkpoint leaves: starting again there is no harm.
+RUN_START = {ARGS_FILE, METRICS_FILE, LAST_DIR}
 
 
 def prepare_out_dir(args: argparse.Namespace, is_main: bool) -> Path:
-    """Refuse to overwrite a finished run by accident; record the run's flags."""
+    """Refuse to write over a finished run, or over someone's files, by accident; record the run's flags."""
     out = Path(args.out)
     has_state = (out / LAST_DIR / "state.json").is_file()
     if args.resume and not has_state:
         raise SystemExit(f"error: --resume given but {out} has no {LAST_DIR}/state.json to resume from")
     if not args.resume and (has_state or (out / "config.json").exists()):
         raise SystemExit(f"error: {out} already holds a run; pass --resume to continue it or choose a new --out")
+    others = sorted(p.name for p in out.iterdir() if p.name not in RUN_START) if out.is_dir() else []
+    if is_main and not args.resume and others:  # main only: the other ranks would see its train_args.json
+        raise SystemExit(
+            f"error: {out} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}), "
+            "which a run's README.md, weights and plots would join or replace; choose a new or empty --out"
+        )
     if is_main:
         writable_folder(out)
         save_args(args, out)
