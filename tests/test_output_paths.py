@@ -83,6 +83,17 @@ def test_soft_targets_into_a_folder_are_refused_before_the_teachers(tmp_path):
         soft_targets.main(argv)
 
 
+def test_soft_targets_are_not_written_over_a_file_of_other_data(tmp_path):
+    from train import soft_targets
+
+    data = tmp_path / "faces.npz"
+    data.write_bytes(b"someone's arrays")
+    argv = ["--data", str(data), "--teacher", str(EMBEDDED), "--out", str(data)]
+    with pytest.raises(ValueError, match="exists and holds no soft targets: choose another --out"):
+        soft_targets.main(argv)
+    assert data.read_bytes() == b"someone's arrays"
+
+
 @pytest.mark.parametrize("out", ["faces.csv", "notes.txt/results"])
 def test_batch_output_that_cannot_be_written_is_one_sentence_before_any_file(tmp_path, a_file, out, capsys):
     from fer.batch.cli import main

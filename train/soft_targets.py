@@ -146,6 +146,11 @@ def main(argv: list[str] | None = None) -> StoredTargets:
     if not args.temperature > 0:
         p.error(f"--temperature must be positive (got {args.temperature})")
     writable_file(args.out)  # before the teachers' pass, which may take hours
+    if args.out.exists():
+        try:
+            load(args.out)  # an earlier file of targets may be replaced; the data set named by mistake not
+        except ValueError:
+            raise ValueError(f"{args.out} exists and holds no soft targets: choose another --out") from None
     configure_backends(torch.device("cpu"))  # the teachers run where they are loaded: on the CPU
     targets = compute(args.teacher, args.data, args.temperature, args.tta, progress=not args.no_progress)
     save(targets, args.out)
