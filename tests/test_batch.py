@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.conftest import ROOT
@@ -77,3 +78,15 @@ def test_listed_files_that_are_gone_are_skipped_as_missing_not_damaged(tmp_path)
     result = run_batch(str(listing), "--out", str(out))
     assert [row["file"] for row in csv.DictReader(out.open())] == ["here.jpg"]
     assert "skipped 2 unreadable file(s):\n  gone.jpg: no such file\n  gone.mp4: no such file\n" in result.stdout
+
+
+@pytest.mark.parametrize("out", ["results", "faces.csv"])
+def test_a_run_writing_into_the_folder_it_reads_never_reads_its_own_results(tmp_path, out):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(ROOT / "examples" / "one_face.jpg", photos / "one.jpg")
+    out = photos / out
+    first = run_batch(str(photos), "--out", str(out))
+    again = run_batch(str(photos), "--out", str(out))  # the results now lie among the photos
+    assert "1 faces from 1 files" in first.stdout and "1 faces from 1 files" in again.stdout, again.stdout
+    assert "unreadable" not in again.stdout

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.every, args.workers, args.range_frames) < 1:
         p.error("--every, --workers and --range-frames must be at least 1")
     try:
-        sources = find_sources(args.inputs)
+        sources = find_sources(args.inputs, output=args.out)
         folder = resolve_checkpoint(args.model)
         info = read_checkpoint_info(folder)
         store = open_store(args, info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,15 +21,19 @@ class Source:
         return self.path.suffix.lower() in VIDEO_SUFFIXES
 
 
-def find_sources(inputs: list[str]) -> list[Source]:
+def find_sources(inputs: list[str], output: Path | None = None) -> list[Source]:
     """Every file the inputs name, each once, in a stable order; ValueError naming an input that
-    names nothing."""
+    names nothing. Files at or under ``output`` are left out: a run writing into a folder it reads
+    (``photos/ --out photos/results``) must not read its own results when started again."""
     found: dict[str, Source] = {}
+    ours = Path(os.path.abspath(output)) if output else None  # no syscalls: a million files stay cheap
     for given in inputs:
         sources = _expand(given)
         if not sources:
             raise ValueError(f"{given} names no file")
         for source in sources:
+            if ours and Path(os.path.abspath(source.path)).is_relative_to(ours):
+                continue
             found.setdefault(source.name, source)
     return sorted(found.values(), key=lambda source: source.name)
 
