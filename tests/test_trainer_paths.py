@@ -284,3 +284,17 @@ def test_bench_times_the_trainers_step_per_variant(tmp_path):
     assert [r["variant"] for r in report["training"]] == ["eager", "channels_last"]
     assert report["ratio_vs_eager"]["eager"] == 1.0 and report["ratio_vs_eager"]["channels_last"] > 0
     assert report["inference"]["cpu_latency_ms_batch1"] > 0
+
+
+def test_bench_refuses_what_it_cannot_time_before_timing(tmp_path, capsys):
+    from fer.utils.output_paths import OutputPathError
+    from train import bench
+
+    out = str(tmp_path / "bench.json")
+    with pytest.raises(SystemExit):
+        bench.main(["--steps", "0", "--out", out])
+    assert capsys.readouterr().err.strip().endswith("error: --batch-size, --steps and --repeats must be at least 1")
+    with pytest.raises(ValueError, match="^unknown model 'nope'; see timm.list_models"):
+        bench.main(["--model", "nope", "--out", out])
+    with pytest.raises(OutputPathError, match="is a folder; name a file"):
+        bench.main(["--model", "fernet_t", "--out", str(tmp_path)])

@@ -16,6 +16,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from fer.model.networks import create_model, parameter_count
 from fer.model.preprocess import Preprocess
 from fer.model.transforms import to_model_input
 from fer.utils.device import Compute, configure_backends, resolve_device
+from fer.utils.output_paths import writable_file
 from train.args import build_parser
 from train.augment import Augment, AugmentConfig
 from train.build import make_model, make_optimizer
@@ -137,10 +139,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--repeats", type=int, default=200, help="timed batch-1 inference calls")
     p.add_argument("--out", default="bench/train_bench.json")
     args = p.parse_args(argv)
+    if min(args.batch_size, args.steps, args.repeats) < 1:
+        p.error("--batch-size, --steps and --repeats must be at least 1")
+    writable_file(args.out)  # before minutes of timing, not after
     device = resolve_device(args.device)
     configure_backends(device)
     train_args = trainer_args(args.model, args.batch_size, args.ema)
-    model = create_model(args.model)
+    model = create_model(args.model)  # an unknown name: ValueError, one sentence below
     results = [bench_training(train_args, variant, device, args.steps) for variant in args.variants]
     eager = next((r for r in results if r["variant"] == "eager"), None)
     report = {
@@ -170,4 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ValueError as exc:  # an unknown model, an output that cannot be written
+        sys.exit(f"error: {exc}")
