@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -198,6 +199,20 @@ def test_cache_is_keyed_by_content(tmp_path, cache):
     changed = load(root, "train", cache)
     assert len(list(cache.glob("*.npz"))) == 2
     assert not np.array_equal(first.images, changed.images)
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 cut short"])
+def test_a_damaged_cache_is_decoded_again_with_a_warning(tmp_path, cache, damage):
+    root = write_tree(tmp_path / "d", kaggle_files())
+    first = load(root, "train", cache)
+    [cached] = cache.glob("*.npz")
+    cached.write_bytes(damage)
+    with pytest.warns(UserWarning, match="is damaged; decoding .* again"):
+        again = load(root, "train", cache)
+    assert np.array_equal(first.images, again.images) and np.array_equal(first.labels, again.labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cache is whole again: read without a word
+        assert np.array_equal(load(root, "train", cache).images, first.images)
 
 
 def test_subsample_is_stratified():

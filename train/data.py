@@ -88,7 +88,11 @@ def load_split(source: str | Path, split: str, cache_dir: str | Path | None = No
         raise FileNotFoundError(f"data source {str(path)!r} does not exist")
     cache_file = _cache_path(path, split, cache_dir)
     if cache_file.exists():
-        return _read_cache(cache_file, str(path), split)
+        try:
+            return _read_cache(cache_file, str(path), split)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            # Written without fsync, a cache can be left torn by a crash: decode the source again.
+            warnings.warn(f"the cached decode {cache_file} is damaged; decoding {path} [{split}] again", stacklevel=2)
     decoded = _decode(path, split, progress)
     _warn_about(decoded)
     _write_cache(cache_file, decoded)
