@@ -155,12 +155,13 @@ def saved_flags(path: Path) -> dict:
     except (OSError, ValueError):
         saved = None
     if not isinstance(saved, dict):
-        run = path.parent
-        raise SystemExit(
-            f"error: {run} cannot be resumed: its {path.name} is damaged; "
-            f"start a new --out (--init {run} begins it from this run's best checkpoint)"
-        )
+        raise SystemExit(f"error: {cannot_resume(path.parent, f'its {path.name} is damaged')}")
     return saved
+
+
+def cannot_resume(run: Path, why: str) -> str:
+    """The sentence for a run that cannot go on: why, and that its best checkpoint can start another."""
+    return f"{run} cannot be resumed: {why}; start a new --out (--init {run} begins it from this run's best checkpoint)"
 
 
 def save_args(args: argparse.Namespace, out: Path) -> None:

@@ -14,6 +14,7 @@ import torch
 from safetensors import SafetensorError
 from timm.utils import ModelEmaV3
 
+from train.args import cannot_resume
 from train.state_io import load_state, save_state
 
 
@@ -54,7 +55,7 @@ def load_resume_state(folder: Path, model, optimizer, scheduler, ema: ModelEmaV3
         state = load_state(folder)
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
         why = f"its saved state is damaged or incomplete ({first_line(exc)})"
-        raise ValueError(cannot_resume(folder, why)) from None
+        raise ValueError(cannot_resume(folder.parent, why)) from None
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -65,17 +66,12 @@ def load_resume_state(folder: Path, model, optimizer, scheduler, ema: ModelEmaV3
     except torch.OutOfMemoryError:
         raise
     except (RuntimeError, ValueError, KeyError, TypeError):  # torch's size and key mismatches
-        raise ValueError(cannot_resume(folder, "its saved state does not fit the model its flags build")) from None
+        why = "its saved state does not fit the model its flags build"
+        raise ValueError(cannot_resume(folder.parent, why)) from None
     match_parameter_layout(optimizer)
     if "step" not in state:  # saved by an older trainer after a finished epoch
         state = {**state, "epoch": state["epoch"] + 1, "step": 0, "sums": [0.0, 0.0]}
     return Progress(state["epoch"], state["step"], state["best_acc"], state["history"], list(state["sums"]))
-
-
-def cannot_resume(folder: Path, why: str) -> str:
-    """The sentence for a run that cannot go on: why, and that its best checkpoint can start another."""
-    run = folder.parent
-    return f"{run} cannot be resumed: {why}; start a new --out (--init {run} begins it from this run's best checkpoint)"
 
 
 def first_line(exc: Exception) -> str:
