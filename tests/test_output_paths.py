@@ -41,11 +41,10 @@ def test_folders_and_files_are_made_or_refused(tmp_path, a_file):
 
 
 def test_training_into_a_file_is_one_sentence_before_the_data(tmp_path, a_file, capsys):
-    from train.train import cli
-
-    argv = ["--no-progress", "--data", str(tmp_path / "missing.zip"), "--out", str(a_file), "--model", "fernet_t"]
-    assert cli(argv) == 1
-    assert capsys.readouterr().err == f"error: cannot write into {a_file}: {a_file} is a file, not a folder\n"
+    flags = ["--data", str(tmp_path / "missing.zip"), "--out", str(a_file), "--model", "fernet_t"]
+    status, _, stderr = train_in_process(capsys, *flags)
+    assert status == 1
+    assert stderr == f"error: cannot write into {a_file}: {a_file} is a file, not a folder\n"
 
 
 def test_training_into_a_folder_of_other_files_is_refused_but_a_stopped_start_is_not(tmp_path, capsys):

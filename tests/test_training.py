@@ -150,11 +150,10 @@ def test_evaluate_reports_corruptions_and_ensembles(trained_run, fer_zip, tmp_pa
 
 
 def test_existing_run_is_not_overwritten_without_resume(trained_run, fer_zip, capsys):
-    from train.train import cli
-
     weights = (trained_run / "model.safetensors").read_bytes()
-    assert cli(["--no-progress", "--data", str(fer_zip), "--out", str(trained_run), *LEARN_FLAGS]) != 0
-    assert "already holds a run" in capsys.readouterr().err
+    status, _, stderr = train_in_process(capsys, "--data", str(fer_zip), "--out", str(trained_run), *LEARN_FLAGS)
+    assert status != 0
+    assert "already holds a run" in stderr
     assert (trained_run / "model.safetensors").read_bytes() == weights
 
 

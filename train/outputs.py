@@ -34,13 +34,13 @@ def prepare_out_dir(args: argparse.Namespace, is_main: bool) -> Path:
         raise SystemExit(f"error: --resume given but {out} has no {LAST_DIR}/state.json to resume from")
     if not args.resume and (has_state or (out / "config.json").exists()):
         raise SystemExit(f"error: {out} already holds a run; pass --resume to continue it or choose a new --out")
-    others = sorted(p.name for p in out.iterdir() if p.name not in RUN_START) if out.is_dir() else []
-    if is_main and not args.resume and others:  # main only: the other ranks would see its train_args.json
-        raise SystemExit(
-            f"error: {out} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}), "
-            "which a run's README.md, weights and plots would join or replace; choose a new or empty --out"
-        )
-    if is_main:
+    if is_main:  # main only: the other ranks would see the train_args.json it writes
+        others = sorted(p.name for p in out.iterdir() if p.name not in RUN_START) if out.is_dir() else []
+        if others and not args.resume:
+            raise SystemExit(
+                f"error: {out} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}), "
+                "which a run's README.md, weights and plots would join or replace; choose a new or empty --out"
+            )
         writable_folder(out)
         save_args(args, out)
     return out
