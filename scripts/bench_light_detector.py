@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from app_bench.common import median_ms  # noqa: E402
 from app_bench.detector_sides import bench_sides_on_validation_faces, validation_sample  # noqa: E402
 
+from fer.model.onnx_sessions import session_options  # noqa: E402
 from fer.pipeline.faces import CenterFaceDetector, Face, _nms  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
@@ -75,9 +76,7 @@ class BlazeFaceDetector:
     def __init__(self, path: Path, threshold: float = 0.5, iou_threshold: float = 0.3) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
         self.anchors, self.threshold, self.iou_threshold = anchors(), threshold, iou_threshold
 
     def detect(self, rgb: np.ndarray) -> list[Face]:

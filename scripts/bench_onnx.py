@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint  # noqa: E402
+from fer.model.onnx_sessions import session_options  # noqa: E402
 from train import export  # noqa: E402
 from train.bench import median_ms, write_report  # noqa: E402
 
@@ -40,9 +41,7 @@ def speed(run, repeats: int) -> dict:
 
 
 def onnx_runner(path: Path):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = THREADS
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), session_options(THREADS), providers=["CPUExecutionProvider"])
     return lambda batch: session.run(None, {"faces": batch})
 
 

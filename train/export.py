@@ -29,6 +29,7 @@ import torch
 from fer.model.checkpoint import CheckpointError, LoadedModel, load_checkpoint
 from fer.model.onnx_classifier import INT8_FILE, ONNX_FILE, REPORT_FILE
 from fer.model.onnx_export import OPSET, export_onnx, onnx_metadata_of
+from fer.model.onnx_sessions import session_options
 from fer.model.transforms import to_model_input
 from fer.utils.atomic import atomic_write
 from fer.utils.device import configure_backends, contiguous_copy
@@ -47,7 +48,7 @@ def model_inputs(loaded: LoadedModel, faces: np.ndarray) -> np.ndarray:
 
 
 def onnx_logits(path: Path, inputs: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
     chunks = range(0, len(inputs), batch_size)
     return np.concatenate([session.run(None, {"faces": inputs[i : i + batch_size]})[0] for i in chunks])
 

@@ -15,6 +15,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from fer.model.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE
 from fer.model.onnx_classifier import INT8_FILE, preferred_onnx_file
+from fer.model.onnx_sessions import EXACT_INT8
 
 LIMITATIONS = """\
 - **Data.** FER2013 is 35,887 48x48 grayscale faces found by Google image search and labelled
@@ -80,12 +81,22 @@ def _onnx_usage(folder: Path) -> list[str]:
         "",
         "```python",
         "import json, numpy as np, onnxruntime as ort; from PIL import Image",
-        f'session = ort.InferenceSession("{path.name}"); meta = session.get_modelmeta().custom_metadata_map',
+        *_exact_int8_options(int8),
+        f'session = ort.InferenceSession("{path.name}"{", options" if int8 else ""})',
+        "meta = session.get_modelmeta().custom_metadata_map",
         'face = np.asarray(Image.open("face.png").convert("L").resize((48, 48)), np.float32)[None, None] / 255',
         'x = (face - json.loads(meta["mean"])[0]) / json.loads(meta["std"])[0]',
         'print(json.loads(meta["label_names"])[session.run(None, {"faces": x.astype(np.float32)})[0].argmax()])',
         "```",
     ]
+
+
+def _exact_int8_options(int8: bool) -> list[str]:
+    """The session option that makes CPUs without VNNI compute int8 as everyone else does."""
+    if not int8:
+        return []
+    key, value = EXACT_INT8
+    return [f"options = ort.SessionOptions(); options.add_session_config_entry('{key}', '{value}')  # every CPU alike"]
 
 
 def write_model_card(folder: str | Path, repo_id: str | None = None, shown_as: str | None = None) -> Path:

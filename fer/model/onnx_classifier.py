@@ -33,6 +33,7 @@ from fer.model.checkpoint_files import (
 )
 from fer.model.checkpoint_info import CONFIG_FILE, WEIGHTS_FILE
 from fer.model.onnx_check import UnsafeGraphError, check_graph
+from fer.model.onnx_sessions import session_options
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model_int8.onnx"
@@ -173,8 +174,7 @@ def load_onnx_classifier(
     One thread by default: a few faces take under a millisecond, and a pool's threads
     spin-waiting after each run take the cores from the face detector (docs/benchmarks.md).
     """
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options = session_options(threads)
     if path.stat().st_size > MAX_ONNX_BYTES:
         raise OnnxModelError(f"{path.name} is over the {MAX_ONNX_BYTES // 2**20} MB an ONNX file may be")
     data = path.read_bytes()

@@ -18,6 +18,7 @@ import onnxruntime as ort
 import torch
 
 from fer.model.checkpoint import LoadedModel
+from fer.model.onnx_sessions import session_options
 from fer.utils.atomic import atomic_write
 from fer.utils.device import contiguous_copy
 
@@ -77,7 +78,7 @@ def export_checked(loaded: LoadedModel, path: Path, faces: int = 16) -> Path:
     export_onnx(loaded, path)
     pre = loaded.preprocess
     inputs = np.random.default_rng(0).standard_normal((faces, len(pre.mean), pre.size, pre.size), dtype=np.float32)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
     with torch.inference_mode():
         reference = contiguous_copy(loaded.model).float().eval()(torch.from_numpy(inputs)).numpy()
     difference = float(np.abs(session.run(None, {"faces": inputs})[0] - reference).max())

@@ -180,11 +180,10 @@ class CenterFaceDetector:
     ):
         import onnxruntime
 
+        from fer.model.onnx_sessions import session_options
+
         self.max_side = max_side
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
+        options = session_options(threads)
         cpu = ["CPUExecutionProvider"]
         self.session = None
         if graph is not None:
