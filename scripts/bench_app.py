@@ -50,6 +50,7 @@ from app_bench.in_process import bench_in_process, bench_live_held_boxes, bench_
 from app_bench.server import TORCH_ENV, bench_cold_starts, bench_server  # noqa: E402
 
 from fer.pipeline.faces import PHOTO_DETECTION_SIDE, CenterFaceDetector  # noqa: E402
+from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 
@@ -83,7 +84,7 @@ def add_ratios(report: dict) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="bench/app.json")
+    p.add_argument("--out", type=writable_file_argument, default=str(ROOT / "bench/app.json"))
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--requests", type=int, default=80)
     p.add_argument("--callers", type=int, default=8)
@@ -117,7 +118,7 @@ def main() -> None:
         report[name]["cold_start_to_first_answer_s"] = round(float(np.median(seconds)), 2)
         report[name]["cold_starts_to_first_answer_s"] = seconds
     add_ratios(report)
-    write_report(report, ROOT / args.out)
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from fer.batch.local import run_local  # noqa: E402
 from fer.batch.records import FileResult  # noqa: E402
 from fer.batch.sources import find_sources  # noqa: E402
 from fer.pipeline.predict import Predictor  # noqa: E402
+from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 
@@ -50,7 +51,7 @@ def same_records(a: list[FileResult], b: list[FileResult]) -> bool:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="bench/batch.json")
+    p.add_argument("--out", type=writable_file_argument, default=str(ROOT / "bench/batch.json"))
     p.add_argument("--photos", type=int, default=140)
     p.add_argument("--range-frames", type=int, default=120)
     args = p.parse_args()
@@ -89,7 +90,7 @@ def main() -> None:
         for figure in ("photos_per_s", "video_frames_per_s"):
             ratio = ray_figures[figure] / report["single_process"][figure]
             report[f"ratio_{figure}_ray_{workers}_workers_vs_single_process"] = round(ratio, 2)
-    write_report(report, ROOT / args.out)
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from app_bench.common import photo_bytes  # noqa: E402
 
 from fer.pipeline.faces import INT8_GRAPH, THRESHOLDS, CenterFaceDetector  # noqa: E402
 from fer.pipeline.predict import Predictor  # noqa: E402
+from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from tests.web_parity import match_faces, validation_scenes  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
@@ -88,7 +89,7 @@ def same_faces(current: CenterFaceDetector, other: CenterFaceDetector, images: l
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("revision", help="the commit whose detector to compare with, e.g. 2db0a7a")
-    p.add_argument("--out", default="bench/detector_file.json")
+    p.add_argument("--out", type=writable_file_argument, default=str(ROOT / "bench/detector_file.json"))
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--calls", type=int, default=20)
     p.add_argument("--data", default="../shared/data/fer2013.zip", help="FER2013 archive (validation faces)")
@@ -129,7 +130,7 @@ def main() -> None:
         faces = subsample(load_split(args.data, "validation", progress=False), args.faces).images
         scenes = validation_scenes(faces, args.faces)
         report["same_faces_validation_scenes"] = same_faces(current.detector, other.detector, scenes)
-    write_report(report, ROOT / args.out)
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -20,13 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from tests.hub_server import FakeHub  # noqa: E402
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "fernet_s"))
-    p.add_argument("--out", default="bench/hub.json")
+    p.add_argument("--out", type=writable_file_argument, default=str(ROOT / "bench/hub.json"))
     args = p.parse_args()
     with FakeHub() as hub, tempfile.TemporaryDirectory() as tmp:
         # huggingface_hub reads these when it is imported, so set them first.
@@ -56,7 +57,7 @@ def main() -> None:
         "checkpoint_bytes": sum(files.values()),
         "note": "regular (base64 in the commit payload) uploads, as the local server offers; the real Hub uses LFS/Xet",
     }
-    write_report(report, ROOT / args.out)
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

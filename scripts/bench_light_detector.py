@@ -36,6 +36,7 @@ from app_bench.detector_sides import bench_sides_on_validation_faces, validation
 
 from fer.model.onnx_sessions import session_options  # noqa: E402
 from fer.pipeline.faces import CenterFaceDetector, Face, _nms  # noqa: E402
+from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 MEDIAPIPE = "mediapipe==0.10.14"
@@ -170,7 +171,7 @@ def chromium_ms(blazeface: Path, scratch: Path, calls: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="bench/light_detector.json")
+    parser.add_argument("--out", type=writable_file_argument, default=str(ROOT / "bench/light_detector.json"))
     parser.add_argument("--faces", type=int, default=400, help="class-stratified validation faces per face size")
     parser.add_argument("--calls", type=int, default=50, help="timed calls per model in Chromium")
     args = parser.parse_args()
@@ -203,7 +204,7 @@ def main() -> None:
             for row in by_detector.values() if isinstance(by_detector, dict) else ():
                 row["crop_correlation_with_centerface"] = row.pop("crop_correlation_with_float32")
         report["live_frames_320x240"] = found
-    write_report(report, ROOT / args.out)
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer.pipeline.live import START_LIVE_JS  # noqa: E402
+from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from tests.app_server import free_port, running_app  # noqa: E402
 from tests.chromium import face_camera, launch, start_live_stream  # noqa: E402
 from train.bench import write_report  # noqa: E402
@@ -194,7 +195,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=15, help="measured per stream, after 2 s to settle")
     p.add_argument("--rounds", type=int, default=3, help="streams per page and camera rate, taking turns")
     p.add_argument("--busy-core", type=float, default=0.0, help="share of one core another process takes throughout")
-    p.add_argument("--out", default="bench/live.json")
+    p.add_argument("--out", type=writable_file_argument, default=str(ROOT / "bench/live.json"))
     args = p.parse_args()
     runs = {(page, fps): [] for page in ("app", "noop") for fps in CAMERA_FPS}
     noop_answered = {fps: [] for fps in CAMERA_FPS}
@@ -240,7 +241,7 @@ def main() -> None:
         "figures": "medians over the rounds; server CPU of the no-op page includes this script's own idle threads",
         "by_camera_frames_per_s": by_camera,
     }
-    write_report(report, ROOT / args.out)
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

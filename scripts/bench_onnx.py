@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from fer.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint  # noqa: E402
 from fer.model.onnx_sessions import session_options  # noqa: E402
+from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from train import export  # noqa: E402
 from train.bench import median_ms, write_report  # noqa: E402
 
@@ -50,7 +51,7 @@ def main() -> None:
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "fernet_s"))
     p.add_argument("--data", required=True, help="FER2013 zip: int8 calibration and the parity check")
     p.add_argument("--repeats", type=int, default=500)
-    p.add_argument("--out", default="bench/onnx.json")
+    p.add_argument("--out", type=writable_file_argument, default=str(ROOT / "bench/onnx.json"))
     args = p.parse_args()
     torch.set_num_threads(THREADS)
     with tempfile.TemporaryDirectory() as scratch:
@@ -75,7 +76,7 @@ def main() -> None:
             mine = report[name]
             mine["latency_ratio_vs_torch"] = round(base["batch1_ms_per_face"] / mine["batch1_ms_per_face"], 2)
             mine["throughput_ratio_vs_torch"] = round(mine["batch64_faces_per_s"] / base["batch64_faces_per_s"], 2)
-    write_report(report, Path(args.out))
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer.pipeline.predict import Predictor  # noqa: E402
+from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from scripts.bench_live import chromium_pids, cpu_s  # noqa: E402
 from scripts.build_web import main as build_web  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
@@ -273,7 +274,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="bench/web.json")
+    parser.add_argument("--out", type=writable_file_argument, default=str(ROOT / "bench/web.json"))
     parser.add_argument("--seconds", type=float, default=10, help="measured per Live stream, after 2 s to settle")
     parser.add_argument("--rounds", type=int, default=2, help="Live streams per mode and condition, taking turns")
     parser.add_argument("--scenes", type=int, default=200, help="validation faces in 640x480 scenes, for parity")
@@ -349,7 +350,7 @@ def main() -> None:
         }
         for key, rs in runs.items()
     }
-    write_report(report, ROOT / args.out)
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer.app import limits  # noqa: E402
+from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from tests.app_server import AppServer, running_app  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
@@ -152,7 +153,7 @@ def dropped_live_streams(server: AppServer, timeout: float) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="bench/soak.json")
+    p.add_argument("--out", type=writable_file_argument, default=str(ROOT / "bench/soak.json"))
     p.add_argument("--requests", type=int, default=1000, help="sequential calls")
     p.add_argument("--calls-each", type=int, default=3, help="calls per concurrent caller")
     p.add_argument("--call-timeout", type=float, default=120, help="seconds before a call counts as hung")
@@ -169,7 +170,7 @@ def main() -> None:
         print("big upload:", report["big_upload"], flush=True)
         report["dropped_live_streams"] = dropped_live_streams(server, args.call_timeout)
         print("dropped live streams:", report["dropped_live_streams"], flush=True)
-    write_report(report, Path(args.out))
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

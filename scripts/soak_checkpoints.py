@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer.model.checkpoint_info import EMBEDDED_CHECKPOINT  # noqa: E402
+from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
 from tests.test_untrusted_checkpoint import CONFIG_CASES, GRAPH_CASES, SMALL_FILES  # noqa: E402
 from train.bench import write_report  # noqa: E402
@@ -86,7 +87,7 @@ def serve(env: dict[str, str]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="bench/soak_checkpoints.json")
+    p.add_argument("--out", type=writable_file_argument, default=str(ROOT / "bench/soak_checkpoints.json"))
     args = p.parse_args()
     report: dict = {"baseline_embedded_model": serve({})}
     with tempfile.TemporaryDirectory() as scratch:
@@ -101,7 +102,7 @@ def main() -> None:
     report["ratio_worst_peak_memory_vs_baseline"] = round(
         max(figures.get("peak_memory_mb", 0) for figures in hostile) / baseline["peak_memory_mb"], 2
     )
-    write_report(report, ROOT / args.out)
+    write_report(report, args.out)
 
 
 if __name__ == "__main__":

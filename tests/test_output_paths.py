@@ -7,6 +7,7 @@ sentence they answer with is the output's, so the output was checked before any 
 
 from __future__ import annotations
 
+import runpy
 import shutil
 
 import pytest
@@ -127,3 +128,17 @@ def test_static_site_is_not_built_over_a_folder_of_other_files(tmp_path):
     with pytest.raises(OutputPathError, match="holds other files and no earlier build of this page"):
         main([str(checkpoint)])
     assert {path: path.read_bytes() for path in checkpoint.rglob("*") if path.is_file()} == before
+
+
+BENCHMARKS = sorted(p.name for p in (ROOT / "scripts").glob("*.py") if p.name.startswith(("bench_", "soak")))
+
+
+@pytest.mark.parametrize("script", BENCHMARKS)
+def test_benchmarks_refuse_their_output_before_timing(tmp_path, script, monkeypatch, capsys):
+    """A benchmark runs for minutes; a folder given as its --out is refused before, not after."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    monkeypatch.setattr("sys.argv", [script, "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(ROOT / "scripts" / script), run_name="__main__")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(f"argument --out: cannot write {tmp_path}: it is a folder; name a file\n")

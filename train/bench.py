@@ -28,7 +28,7 @@ from fer.model.networks import create_model, parameter_count
 from fer.model.preprocess import Preprocess
 from fer.model.transforms import to_model_input
 from fer.utils.device import Compute, configure_backends, resolve_device
-from fer.utils.output_paths import writable_file
+from fer.utils.output_paths import writable_file_argument
 from train.args import build_parser
 from train.augment import Augment, AugmentConfig
 from train.build import make_model, make_optimizer
@@ -137,11 +137,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=20, help="timed training steps per variant")
     p.add_argument("--ema", action="store_true", help="include the EMA update in the step")
     p.add_argument("--repeats", type=int, default=200, help="timed batch-1 inference calls")
-    p.add_argument("--out", default="bench/train_bench.json")
+    p.add_argument("--out", type=writable_file_argument, default="bench/train_bench.json")
     args = p.parse_args(argv)
     if min(args.batch_size, args.steps, args.repeats) < 1:
         p.error("--batch-size, --steps and --repeats must be at least 1")
-    writable_file(args.out)  # before minutes of timing, not after
     device = resolve_device(args.device)
     configure_backends(device)
     train_args = trainer_args(args.model, args.batch_size, args.ema)

@@ -7,6 +7,7 @@ one sentence at the start, not a traceback at the end with the work lost.
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -37,3 +38,11 @@ def writable_file(path: str | Path) -> Path:
         raise OutputPathError(f"cannot write {path}: it is a folder; name a file")
     writable_folder(path.parent)
     return path
+
+
+def writable_file_argument(text: str) -> Path:
+    """``writable_file`` as an argparse ``type``: a bad ``--out`` is a usage error before any work."""
+    try:
+        return writable_file(text)
+    except OutputPathError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
