@@ -242,21 +242,20 @@ def test_app_pulls_the_model_by_repo_id_and_offers_the_embedded_one_beside_it(hu
 
 def pick_the_embedded_model_in_the_browser(playwright, url: str) -> None:
     """Picking another model on the page describes it and analyses the photo again with it."""
-    browser = launch(playwright)
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    page.goto(url, wait_until="domcontentloaded")
-    page.locator("#model-facts").get_by_text("fernet_t").wait_for(timeout=60_000)
-    page.locator("#photo input[type=file]").set_input_files(ONE_FACE)
-    page.locator("#status").get_by_text("Found 1 face").wait_for(timeout=60_000)
-    scores_by_pulled_model = page.locator("#expressions").inner_text()
-    page.locator("#model-picker input").click()
-    page.get_by_role("option", name="fernet_s · ").click()
-    page.locator("#model-facts code", has_text="fernet_s").wait_for(timeout=60_000)
-    page.wait_for_function(
-        "before => document.querySelector('#expressions').innerText !== before", arg=scores_by_pulled_model
-    )
-    page.locator("#status").get_by_text("Found 1 face").wait_for(timeout=60_000)
-    browser.close()
+    with launch(playwright) as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(url, wait_until="domcontentloaded")
+        page.locator("#model-facts").get_by_text("fernet_t").wait_for(timeout=60_000)
+        page.locator("#photo input[type=file]").set_input_files(ONE_FACE)
+        page.locator("#status").get_by_text("Found 1 face").wait_for(timeout=60_000)
+        scores_by_pulled_model = page.locator("#expressions").inner_text()
+        page.locator("#model-picker input").click()
+        page.get_by_role("option", name="fernet_s · ").click()
+        page.locator("#model-facts code", has_text="fernet_s").wait_for(timeout=60_000)
+        page.wait_for_function(
+            "before => document.querySelector('#expressions').innerText !== before", arg=scores_by_pulled_model
+        )
+        page.locator("#status").get_by_text("Found 1 face").wait_for(timeout=60_000)
 
 
 # --- bad cases: one clear sentence each, nothing local lost --------------------------

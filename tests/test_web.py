@@ -64,20 +64,19 @@ def site_url(site):
 @pytest.fixture(scope="module")
 def camera_browser(playwright, tmp_path_factory):
     """The module's Chromium: its fake camera shows a still face (the same clip as test_browser's)."""
-    browser = launch(playwright, face_camera(tmp_path_factory.mktemp("camera") / "face.y4m"))
-    yield browser
-    browser.close()
+    with launch(playwright, face_camera(tmp_path_factory.mktemp("camera") / "face.y4m")) as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")
 def page(camera_browser, site_url):
     """The page, loaded and ready (both models in its worker)."""
-    page = camera_browser.new_context(permissions=["camera"]).new_page()
-    page.goto(site_url, wait_until="domcontentloaded")
-    page.wait_for_function("() => window.fer.analyse || window.fer.error", timeout=60_000)
-    assert page.evaluate("() => window.fer.error") is None
-    yield page
-    page.context.close()
+    with camera_browser.new_context(permissions=["camera"]) as context:
+        page = context.new_page()
+        page.goto(site_url, wait_until="domcontentloaded")
+        page.wait_for_function("() => window.fer.analyse || window.fer.error", timeout=60_000)
+        assert page.evaluate("() => window.fer.error") is None
+        yield page
 
 
 @pytest.fixture(scope="module")
@@ -223,30 +222,30 @@ def test_live_started_before_the_models_load_shows_the_camera_then_labels_or_one
 ):
     """Start works as the page opens: the camera's frames are drawn bare while the expression model is
     held back, labelled once it arrives; if it fails instead, the camera stops with its sentence."""
-    context = camera_browser.new_context(permissions=["camera"])
-    page = context.new_page()
-    held = []
-    page.route("**/models/model_int8.onnx", lambda route: held.append(route))
-    page.goto(site_url, wait_until="domcontentloaded")
-    page.wait_for_function("() => window.fer.live", timeout=60_000)
-    page.locator("#live-start").click()
-    page.locator("#live-status").get_by_text("Loading the models into this browser").wait_for(timeout=30_000)
-    drawn = "() => document.querySelector('#live-canvas').getContext('2d').getImageData(160, 120, 1, 1).data[3] === 255"
-    page.wait_for_function(drawn, timeout=30_000)
-    while not held:
-        page.wait_for_timeout(50)
-    assert page.evaluate("() => window.fer.live.stats.shown.length") == 0  # nothing labelled without the models
-    if answer == "load":
-        held[0].continue_()
-        page.wait_for_function("() => window.fer.live.stats.shown.length > 0", timeout=60_000)
-        assert page.evaluate("() => window.fer.live.running && window.fer.live.keyframe.faces.length") == 1
-    else:
-        held[0].fulfill(status=404, body=b"")
-        page.wait_for_function("() => window.fer.error", timeout=60_000)
-        assert not page.evaluate("() => window.fer.live.running")
-        assert page.locator("#live-start").inner_text() == "Start"
-    assert expected in page.locator("#live-status").inner_text()
-    context.close()
+    with camera_browser.new_context(permissions=["camera"]) as context:
+        page = context.new_page()
+        held = []
+        page.route("**/models/model_int8.onnx", lambda route: held.append(route))
+        page.goto(site_url, wait_until="domcontentloaded")
+        page.wait_for_function("() => window.fer.live", timeout=60_000)
+        page.locator("#live-start").click()
+        page.locator("#live-status").get_by_text("Loading the models into this browser").wait_for(timeout=30_000)
+        canvas = "document.querySelector('#live-canvas')"
+        drawn = f"() => {canvas}.getContext('2d').getImageData(160, 120, 1, 1).data[3] === 255"
+        page.wait_for_function(drawn, timeout=30_000)
+        while not held:
+            page.wait_for_timeout(50)
+        assert page.evaluate("() => window.fer.live.stats.shown.length") == 0  # nothing labelled without the models
+        if answer == "load":
+            held[0].continue_()
+            page.wait_for_function("() => window.fer.live.stats.shown.length > 0", timeout=60_000)
+            assert page.evaluate("() => window.fer.live.running && window.fer.live.keyframe.faces.length") == 1
+        else:
+            held[0].fulfill(status=404, body=b"")
+            page.wait_for_function("() => window.fer.error", timeout=60_000)
+            assert not page.evaluate("() => window.fer.live.running")
+            assert page.locator("#live-start").inner_text() == "Start"
+        assert expected in page.locator("#live-status").inner_text()
 
 
 WIDGET_PAGE = """async () => {
@@ -269,30 +268,29 @@ def test_the_apps_live_runs_the_latest_pick_when_an_earlier_pick_loads_last(came
     while the first is still loading; the first, arriving last, is dropped, and Live runs the second."""
     from fer.app.device_live import TEMPLATE
 
-    context = camera_browser.new_context(permissions=["camera"])
-    page = context.new_page()
-    page.route(
-        "**/widget.html", lambda route: route.fulfill(body=f"<!doctype html>{TEMPLATE}", content_type="text/html")
-    )
-    held = []
-    page.route("**/models/model_int8.onnx?first", lambda route: held.append(route))
-    page.goto(site_url + "widget.html", wait_until="domcontentloaded")
-    page.evaluate(WIDGET_PAGE)
-    while not held:
-        page.wait_for_timeout(50)
-    page.evaluate("() => window.mounted.reload()")
-    page.locator(".fer-status").get_by_text("never leave your browser").wait_for(timeout=60_000)
-    assert page.evaluate("() => window.ferDeviceLive.analyser.model.name") == "second"
-    held[0].continue_()
-    deadline = time.monotonic() + 60
-    while len(page.workers) > 1 and time.monotonic() < deadline:  # the first pick's worker, once loaded, is ended
-        page.wait_for_timeout(50)
-    assert len(page.workers) == 1
-    assert page.evaluate("() => window.ferDeviceLive.analyser.model.name") == "second"
-    page.locator(".fer-start").click()
-    page.wait_for_function("() => window.ferDeviceLive.stats.shown.length > 0", timeout=60_000)
-    assert page.evaluate("() => window.fellBack") == []
-    context.close()
+    with camera_browser.new_context(permissions=["camera"]) as context:
+        page = context.new_page()
+        page.route(
+            "**/widget.html", lambda route: route.fulfill(body=f"<!doctype html>{TEMPLATE}", content_type="text/html")
+        )
+        held = []
+        page.route("**/models/model_int8.onnx?first", lambda route: held.append(route))
+        page.goto(site_url + "widget.html", wait_until="domcontentloaded")
+        page.evaluate(WIDGET_PAGE)
+        while not held:
+            page.wait_for_timeout(50)
+        page.evaluate("() => window.mounted.reload()")
+        page.locator(".fer-status").get_by_text("never leave your browser").wait_for(timeout=60_000)
+        assert page.evaluate("() => window.ferDeviceLive.analyser.model.name") == "second"
+        held[0].continue_()
+        deadline = time.monotonic() + 60
+        while len(page.workers) > 1 and time.monotonic() < deadline:  # the first pick's worker, once loaded, is ended
+            page.wait_for_timeout(50)
+        assert len(page.workers) == 1
+        assert page.evaluate("() => window.ferDeviceLive.analyser.model.name") == "second"
+        page.locator(".fer-start").click()
+        page.wait_for_function("() => window.ferDeviceLive.stats.shown.length > 0", timeout=60_000)
+        assert page.evaluate("() => window.fellBack") == []
 
 
 # The first camera a page asks for is handed over only when the test calls window.releaseCamera():
@@ -314,31 +312,30 @@ def test_a_model_picked_while_the_camera_opens_closes_that_camera(camera_browser
     the camera is closed when it arrives, not left running unseen, and Start runs the new pick."""
     from fer.app.device_live import TEMPLATE
 
-    context = camera_browser.new_context(permissions=["camera"])
-    page = context.new_page()
-    page.route(
-        "**/widget.html", lambda route: route.fulfill(body=f"<!doctype html>{TEMPLATE}", content_type="text/html")
-    )
-    page.add_init_script(HOLD_FIRST_CAMERA)
-    page.goto(site_url + "widget.html", wait_until="domcontentloaded")
-    page.evaluate(WIDGET_PAGE)
-    page.wait_for_function("() => window.ferDeviceLive.analyser", timeout=60_000)
-    page.evaluate("() => { window.first = window.ferDeviceLive; }")
-    page.locator(".fer-start").click()
-    page.wait_for_function("() => window.releaseCamera", timeout=30_000)
-    page.evaluate("() => window.mounted.reload()")
-    page.evaluate("() => window.releaseCamera()")
-    page.wait_for_function(
-        "() => window.cameraStreams[0].getTracks().every((track) => track.readyState === 'ended')", timeout=10_000
-    )
-    assert page.evaluate("() => window.first.running") is False
-    assert page.locator(".fer-start").inner_text() == "Start"
-    page.wait_for_function("() => window.ferDeviceLive.analyser", timeout=60_000)
-    page.locator(".fer-start").click()
-    page.wait_for_function("() => window.ferDeviceLive.stats.shown.length > 0", timeout=60_000)
-    assert page.evaluate("() => window.ferDeviceLive.analyser.model.name") == "second"
-    assert page.evaluate("() => window.fellBack") == []
-    context.close()
+    with camera_browser.new_context(permissions=["camera"]) as context:
+        page = context.new_page()
+        page.route(
+            "**/widget.html", lambda route: route.fulfill(body=f"<!doctype html>{TEMPLATE}", content_type="text/html")
+        )
+        page.add_init_script(HOLD_FIRST_CAMERA)
+        page.goto(site_url + "widget.html", wait_until="domcontentloaded")
+        page.evaluate(WIDGET_PAGE)
+        page.wait_for_function("() => window.ferDeviceLive.analyser", timeout=60_000)
+        page.evaluate("() => { window.first = window.ferDeviceLive; }")
+        page.locator(".fer-start").click()
+        page.wait_for_function("() => window.releaseCamera", timeout=30_000)
+        page.evaluate("() => window.mounted.reload()")
+        page.evaluate("() => window.releaseCamera()")
+        page.wait_for_function(
+            "() => window.cameraStreams[0].getTracks().every((track) => track.readyState === 'ended')", timeout=10_000
+        )
+        assert page.evaluate("() => window.first.running") is False
+        assert page.locator(".fer-start").inner_text() == "Start"
+        page.wait_for_function("() => window.ferDeviceLive.analyser", timeout=60_000)
+        page.locator(".fer-start").click()
+        page.wait_for_function("() => window.ferDeviceLive.stats.shown.length > 0", timeout=60_000)
+        assert page.evaluate("() => window.ferDeviceLive.analyser.model.name") == "second"
+        assert page.evaluate("() => window.fellBack") == []
 
 
 # --- bad conditions on the device: one sentence each ---------------------------------------------
@@ -346,20 +343,19 @@ def test_a_model_picked_while_the_camera_opens_closes_that_camera(camera_browser
 
 def load_failing(browser, site_url: str, route: str | None = None, body: bytes | None = None, script: str = "") -> str:
     """Open the page with ``route`` answered 404 (or with ``body``), or ``script`` run first; its sentence."""
-    context = browser.new_context(permissions=["camera"])
-    page = context.new_page()
-    if script:
-        page.add_init_script(script)
-    if route:
-        page.route(
-            f"**/{route}",
-            lambda r: r.fulfill(status=200, body=body) if body is not None else r.fulfill(status=404, body=b""),
-        )
-    page.goto(site_url, wait_until="domcontentloaded")
-    page.wait_for_function("() => window.fer.error || window.fer.analyse", timeout=60_000)
-    sentence = page.evaluate("() => window.fer.error")
-    assert page.locator("#photo-status").inner_text() == sentence
-    context.close()
+    with browser.new_context(permissions=["camera"]) as context:
+        page = context.new_page()
+        if script:
+            page.add_init_script(script)
+        if route:
+            page.route(
+                f"**/{route}",
+                lambda r: r.fulfill(status=200, body=body) if body is not None else r.fulfill(status=404, body=b""),
+            )
+        page.goto(site_url, wait_until="domcontentloaded")
+        page.wait_for_function("() => window.fer.error || window.fer.analyse", timeout=60_000)
+        sentence = page.evaluate("() => window.fer.error")
+        assert page.locator("#photo-status").inner_text() == sentence
     return sentence
 
 
@@ -407,13 +403,12 @@ def test_camera_denied_and_no_camera_each_get_their_sentence(playwright, site_ur
         (("--use-fake-device-for-media-stream",), [], "The camera permission was denied"),
         ((), ["camera"], "No camera was found on this device."),
     ]:
-        browser = launch(playwright, flags)
-        page = browser.new_context(permissions=permissions).new_page()
-        page.goto(site_url, wait_until="domcontentloaded")
-        page.wait_for_function("() => window.fer.analyse", timeout=60_000)
-        page.locator("#live-start").click()
-        page.locator("#live-status").get_by_text(expected).wait_for(timeout=30_000)
-        browser.close()
+        with launch(playwright, flags) as browser:
+            page = browser.new_context(permissions=permissions).new_page()
+            page.goto(site_url, wait_until="domcontentloaded")
+            page.wait_for_function("() => window.fer.analyse", timeout=60_000)
+            page.locator("#live-start").click()
+            page.locator("#live-status").get_by_text(expected).wait_for(timeout=30_000)
 
 
 def test_building_and_pushing_a_static_space_is_one_command(site, tmp_path):
