@@ -21,7 +21,7 @@ from fer.pipeline.faces import (
     default_detector,
 )
 from fer.pipeline.images import ImageError, input_scale, open_image
-from fer.pipeline.predict import WORKING_SIDE, Predictor
+from fer.pipeline.predict import CLASSIFY_CHUNK, WORKING_SIDE, Predictor
 from tests.conftest import ROOT, tiny_onnx
 from train.data import load_split
 
@@ -124,6 +124,25 @@ def test_flip_tta_gives_a_valid_distribution():
 
 
 # --- awkward inputs ------------------------------------------------------------------
+
+
+def test_many_faces_are_classified_in_calls_the_call_limit_allows(predictor, validation_faces, monkeypatch):
+    """A whole split (train.calibrate) in one call outran the 10 s limit on a slow CPU: it goes in chunks,
+    with the same answers as face by face."""
+    session, calls = predictor.onnx.session, []
+    run = session.run
+
+    def counted_run(names, feed, *rest):
+        calls.append(len(feed["faces"]))
+        return run(names, feed, *rest)
+
+    monkeypatch.setattr(session, "run", counted_run)
+    faces = np.concatenate([validation_faces, validation_faces])
+    probabilities = predictor.classify(faces)
+    assert sum(calls) == len(faces) and max(calls) <= CLASSIFY_CHUNK and len(calls) == -(-len(faces) // CLASSIFY_CHUNK)
+    one_by_one = np.concatenate([predictor.classify(face[None]) for face in faces[::37]])
+    np.testing.assert_allclose(probabilities[::37], one_by_one, atol=1e-6)
+    assert predictor.classify(faces[:0]).shape == (0, len(CLASS_NAMES))
 
 
 def test_not_an_image(predictor):

@@ -56,6 +56,9 @@ T = TypeVar("T")
 # Larger inputs are reduced to this on decoding: faces in them stay far above the model's
 # 48 px, and a 50-megapixel upload costs tens of megabytes instead of hundreds.
 WORKING_SIDE = 2048
+# Faces per model call in ``Predictor.classify``: a few hundred milliseconds on a slow CPU,
+# far inside the call limit, and large enough that batching still pays.
+CLASSIFY_CHUNK = 256
 
 
 @dataclass
@@ -197,7 +200,16 @@ class Predictor:
         return dataclasses.replace(face, scores=as_dict, uncertain=max(as_dict.values()) < self.uncertain_below)
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
-        """48x48 uint8 faces (N x 48 x 48) -> probabilities (N x C)."""
+        """48x48 uint8 faces (N x 48 x 48) -> probabilities (N x C).
+
+        Many faces (a whole validation split, for ``train.calibrate``) go in chunks: each model
+        call is bounded by the call limit that stops a runaway graph, so one call must stay small
+        whatever the caller hands in, on a slow CPU too.
+        """
+        starts = range(0, len(crops), CLASSIFY_CHUNK) or [0]
+        return np.concatenate([self._classify_chunk(crops[i : i + CLASSIFY_CHUNK]) for i in starts])
+
+    def _classify_chunk(self, crops: np.ndarray) -> np.ndarray:
         if self.onnx is not None:
             return self.onnx.probabilities(crops, flip=self.flip_tta)
         from fer.model.inference import numpy_probabilities
