@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import time
 from pathlib import Path
 
@@ -141,12 +142,15 @@ def test_a_full_queue_says_busy_and_closed_live_streams_free_their_slots(playwri
     with launch(playwright, FAKE_CAMERA) as browser:
         for _ in range(limits.MODEL_WORKERS):
             start_live_stream(browser, app_server.url)
-        client = Client(app_server.url, verbose=False)
+        # Two streams and their browser fill both cores: joining the queue can take longer than
+        # httpx's default 5 s, and a call that times out on the way in would end FINISHED, not queued.
+        client = Client(app_server.url, verbose=False, httpx_kwargs={"timeout": 60})
         face = handle_file(str(ROOT / "examples" / "one_face.jpg"))
         waiting = [client.submit(face, 1, api_name="/predict") for _ in range(limits.QUEUE_SIZE)]
         deadline = time.monotonic() + 60
         while not all(job.status().code == Status.IN_QUEUE for job in waiting):
-            assert time.monotonic() < deadline, "calls did not queue behind the live streams"
+            codes = collections.Counter(job.status().code.name for job in waiting)
+            assert time.monotonic() < deadline, f"calls did not queue behind the live streams: {dict(codes)}"
             time.sleep(0.2)
         with pytest.raises(QueueError, match="Queue is full"):
             client.predict(face, 1, api_name="/predict")
