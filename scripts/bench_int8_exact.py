@@ -28,6 +28,7 @@ from app_bench.common import median_ms, photo_bytes  # noqa: E402
 from app_bench.detector_sides import bench_sides_on_validation_faces  # noqa: E402
 
 from fer.app.served import LIVE_DETECTION_SIDE, LIVE_DETECTOR_THREADS  # noqa: E402
+from fer.model.onnx_sessions import session_options  # noqa: E402
 from fer.pipeline.faces import INT8_GRAPH, OUTPUTS, PIXELS_INPUT, CenterFaceDetector  # noqa: E402
 from fer.pipeline.images import open_image, to_rgb  # noqa: E402
 from fer.pipeline.predict import Predictor  # noqa: E402
@@ -45,14 +46,10 @@ def cpu_flags() -> list[str]:
     return sorted(set(flags.split(":")[1].split()) & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"})
 
 
-def default_session(graph: Path | bytes, threads: int | None) -> ort.InferenceSession:
+def default_session(graph: Path, threads: int | None) -> ort.InferenceSession:
     """A session as onnxruntime opens it by default: what the app served before."""
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-    source = graph if isinstance(graph, bytes) else str(graph)
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    options = session_options(threads, exact_int8=False)
+    return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
 
 def detectors(max_side: int, threads: int | None) -> dict[str, CenterFaceDetector]:

@@ -14,11 +14,16 @@ import onnxruntime as ort
 EXACT_INT8 = ("session.x64quantprecision", "1")
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
-    """Quiet options that compute int8 exactly; ``threads`` caps the intra-op pool when given."""
+def session_options(threads: int | None = None, exact_int8: bool = True) -> ort.SessionOptions:
+    """Quiet options that compute int8 exactly; ``threads`` caps the intra-op pool when given.
+
+    ``exact_int8=False`` is onnxruntime's default, for measuring what the option changes
+    (scripts/bench_int8_exact.py).
+    """
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    options.add_session_config_entry(*EXACT_INT8)
+    if exact_int8:
+        options.add_session_config_entry(*EXACT_INT8)
     if threads:
         options.intra_op_num_threads = threads
     return options

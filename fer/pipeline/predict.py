@@ -206,7 +206,9 @@ class Predictor:
         call is bounded by the call limit that stops a runaway graph, so one call must stay small
         whatever the caller hands in, on a slow CPU too.
         """
-        starts = range(0, len(crops), CLASSIFY_CHUNK) or [0]
+        if len(crops) <= CLASSIFY_CHUNK:  # every request's faces: one call, no copy
+            return self._classify_chunk(crops)
+        starts = range(0, len(crops), CLASSIFY_CHUNK)
         return np.concatenate([self._classify_chunk(crops[i : i + CLASSIFY_CHUNK]) for i in starts])
 
     def _classify_chunk(self, crops: np.ndarray) -> np.ndarray:
