@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -71,7 +72,8 @@ def test_dry_run_trains_every_config_and_returns_at_most_8_files(tmp_path):
     """The whole path with --fit and two stages: teachers probed and trained, then a student of theirs."""
     out, work = tmp_path / "out", tmp_path / "work"
     cmd = [sys.executable, "scripts/device_run.py", "run", "--dry-run", "--fit", "--work", str(work), "--out", str(out)]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    env = {name: value for name, value in os.environ.items() if name != "OMP_NUM_THREADS"}
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     files = sorted(p.name for p in out.iterdir())
     assert files == ["logs.txt", "summary.json", "tiny-a.tar.gz", "tiny-b.tar.gz", "tiny-student.tar.gz"]
@@ -84,6 +86,9 @@ def test_dry_run_trains_every_config_and_returns_at_most_8_files(tmp_path):
     student = json.loads((work / "runs" / "tiny-student" / "train_args.json").read_text())
     assert student["teacher"] == [str(work / "runs" / "tiny-a"), str(work / "runs" / "tiny-b")]
     assert "distilling from" in (work / "runs" / "tiny-student.log").read_text()
+    # runs started together share the cores; a run alone has them all
+    assert f"(CPU, {max(1, (os.cpu_count() or 1) // 2)} thread" in (work / "runs" / "tiny-a.log").read_text()
+    assert f"(CPU, {torch.get_num_threads()} thread" in (work / "runs" / "tiny-student.log").read_text()
     assert summary["runs"]["tiny-a"]["epochs_done"] == 2 and summary["runs"]["tiny-a"]["best_val_acc"] > 0
     assert summary["runs"]["tiny-b"]["epochs_asked"] == 1  # fitted within the budget, the plan's bound kept
     with tarfile.open(out / "tiny-a.tar.gz") as tar:

@@ -104,7 +104,7 @@ def test_reduced_precision_trains_on_cpu(fer_zip, tmp_path, precision, capsys):
     flags = [*TINY_RUN_FLAGS, "--train-subset", "128", "--precision", precision]
     status, stdout, stderr = train_in_process(capsys, "--data", str(fer_zip), "--out", str(out), *flags)
     assert status == 0, stderr
-    assert f"cpu (CPU), {precision}, channels_last" in stdout
+    assert f"cpu (CPU, {torch.get_num_threads()} thread" in stdout and f"), {precision}, channels_last" in stdout
     logged = json.loads((out / "metrics.json").read_text())["accuracy"]
     assert logged > 0
     # Validation ran in float32 whatever the training precision: a float32 re-evaluation agrees.

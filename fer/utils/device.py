@@ -84,7 +84,9 @@ class Compute:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def describe(self) -> str:
-        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "CPU"
+        threads = torch.get_num_threads()
+        cpu = f"CPU, {threads} thread{'s' if threads != 1 else ''}"
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else cpu
         layout = "channels_last" if self.channels_last else "contiguous (NCHW)"
         return f"{self.device} ({name}), {self.precision}, {layout}"
 
