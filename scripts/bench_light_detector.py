@@ -21,15 +21,12 @@ anchors, sigmoid scores >= 0.5), with our NMS.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import io
 import os
 import subprocess
 import sys
 import tarfile
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +41,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from app_bench.common import median_ms  # noqa: E402
 from app_bench.detector_sides import bench_sides_on_validation_faces, validation_sample  # noqa: E402
 
+from fer.device.runtime_files import RuntimeFilesError, npm_tarball  # noqa: E402
 from fer.model.onnx_sessions import session_options  # noqa: E402
 from fer.pipeline.faces import CenterFaceDetector, Face, _nms  # noqa: E402
 from fer.utils.output_paths import writable_file_argument  # noqa: E402
@@ -90,10 +88,10 @@ def tflite_bytes(model: BlazeFace, scratch: Path) -> bytes:
         subprocess.run([*pip, MEDIAPIPE_WHEEL], check=True)
         with zipfile.ZipFile(next(scratch.glob("mediapipe-*.whl"))) as wheel:
             return wheel.read(model.tflite)
-    with urllib.request.urlopen(NPM_TARBALL, timeout=120) as response:
-        tarball = response.read()
-    if base64.b64encode(hashlib.sha512(tarball).digest()).decode() != NPM_TARBALL_SHA512:
-        raise SystemExit(f"error: the npm registry's {MEDIAPIPE_NPM} is not the published tarball")
+    try:
+        tarball = npm_tarball(NPM_TARBALL, NPM_TARBALL_SHA512, MEDIAPIPE_NPM)
+    except RuntimeFilesError as exc:
+        raise SystemExit(f"error: {exc}") from None
     with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
         return archive.extractfile(model.tflite).read()
 

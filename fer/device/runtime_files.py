@@ -56,19 +56,26 @@ def local_copy() -> Path | None:
     return folder
 
 
+def npm_tarball(url: str, sha512: str, what: str) -> bytes:
+    """A pinned npm release's tarball, refused unless it is the published one (its SHA-512, as
+    the registry lists it in ``dist.integrity``)."""
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            tarball = response.read()
+    except OSError as exc:
+        raise RuntimeFilesError(f"could not download {what} from the npm registry ({exc})") from exc
+    if base64.b64encode(hashlib.sha512(tarball).digest()).decode() != sha512:
+        raise RuntimeFilesError(f"the npm registry's {what} is not the published tarball")
+    return tarball
+
+
 def runtime_folder() -> Path:
     """A folder holding the pinned runtime files: the local copy, fetched from npm first if needed."""
     folder = local_copy()
     if folder is not None:
         return folder
     folder = configured_folder()
-    try:
-        with urllib.request.urlopen(TARBALL, timeout=120) as response:
-            tarball = response.read()
-    except OSError as exc:
-        raise RuntimeFilesError(f"could not download onnxruntime-web {VERSION} from the npm registry ({exc})") from exc
-    if base64.b64encode(hashlib.sha512(tarball).digest()).decode() != TARBALL_SHA512:
-        raise RuntimeFilesError(f"the npm registry's onnxruntime-web {VERSION} is not the published tarball")
+    tarball = npm_tarball(TARBALL, TARBALL_SHA512, f"onnxruntime-web {VERSION}")
     folder.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
         for name, expected in INTEGRITY.items():

@@ -90,8 +90,8 @@ def _finished(out: Path) -> bool:
 def cpu_thread_share(runs: int) -> dict[str, str]:
     """The environment that splits the CPU's cores between ``runs`` trainers started at once, as
     ``train.runtime`` splits them between torchrun's ranks: each torch would otherwise start a
-    thread per core, and their spinning threads slow every run (on 2 cores, two runs' epochs took
-    three times as long). A thread count the caller set is kept."""
+    thread per core, and their spinning threads slow every run (docs/training-on-gpu.md). A thread
+    count the caller set is kept."""
     if "OMP_NUM_THREADS" in os.environ or runs < 2:
         return {}
     return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // runs))}
