@@ -43,7 +43,7 @@ from app_bench.detector_sides import bench_sides_on_validation_faces, validation
 
 from fer.device.runtime_files import RuntimeFilesError, npm_tarball  # noqa: E402
 from fer.model.onnx_sessions import session_options  # noqa: E402
-from fer.pipeline.faces import CenterFaceDetector, Face, _nms  # noqa: E402
+from fer.pipeline.faces import CenterFaceDetector, Face, nms  # noqa: E402
 from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
@@ -149,7 +149,7 @@ class BlazeFaceDetector:
         boxes = (boxes - [left, top, left, top]) / scale
         points = ((raw[:, 4:16].reshape(-1, 6, 2) + centre[:, None]) * side - [left, top]) / scale
         faces = []
-        for i in _nms(boxes, scores[keep], self.iou_threshold):
+        for i in nms(boxes, scores[keep], self.iou_threshold):
             x0, y0, x1, y1 = (float(v) for v in boxes[i])
             eyes_nose_mouth = points[i, [0, 1, 2, 3, 3]].astype(np.float32)
             faces.append(Face((x0, y0, x1 - x0, y1 - y0), float(scores[keep][i]), eyes_nose_mouth))

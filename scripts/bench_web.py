@@ -168,6 +168,23 @@ def page_at(revision: str, site: Path, dest: Path) -> Path:
     return dest
 
 
+def live_inference(photo: dict, live: dict) -> dict:
+    """Live's share of the analyser's timings (``live`` holds the photos' first): its whole-frame
+    looks, its looks around the faces followed (all regions of one look), the classifier, and
+    whole analyses (pixels in to scores out, in the worker)."""
+    return {
+        "detector_320_live_whole_frame": percentiles(live["detector"][len(photo["detector"]) :]),
+        "detector_live_around_faces": percentiles(live["regions"][len(photo["regions"]) :]),
+        "classifier_per_call": percentiles(live["classifier"][len(photo["classifier"]) :]),
+        "live_analysis": percentiles(live["analysis"][len(photo["analysis"]) :]),
+        "live_looks_around_faces_share": round(
+            (len(live["regions"]) - len(photo["regions"]))
+            / max(1, len(live["analysis"]) - len(photo["analysis"])),
+            3,
+        ),
+    }
+
+
 def threaded_inference(playwright, site: Path, camera: tuple[str, ...], scenes: list[Image.Image]) -> dict:
     """The detector's and classifier's milliseconds with the page served cross-origin isolated,
     as the static Space serves it: onnxruntime then runs as many threads as the machine has (up to 4)."""
@@ -190,8 +207,7 @@ def threaded_inference(playwright, site: Path, camera: tuple[str, ...], scenes: 
     return {
         "threads": threads,
         "detector_640_photo": percentiles(photo["detector"]),
-        "detector_320_live": percentiles(live["detector"][len(photo["detector"]) :]),
-        "classifier_per_call": percentiles(live["classifier"][len(photo["classifier"]) :]),
+        **live_inference(photo, live),
     }
 
 
@@ -313,8 +329,7 @@ def main() -> None:
         live = page.evaluate("() => window.fer.analyser.timings()")
         report["inference_ms_single_thread"] = {
             "detector_640_photo": percentiles(photo["detector"][: len(scenes)]),
-            "detector_320_live": percentiles(live["detector"][len(scenes) :]),
-            "classifier_per_call": percentiles(live["classifier"][len(photo["classifier"]) :]),
+            **live_inference(photo, live),
         }
         browser.close()
         server.shutdown()

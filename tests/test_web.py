@@ -30,8 +30,10 @@ from tests.web_parity import (
     BOX_TOLERANCE_PX,
     PROBABILITY_TOLERANCE,
     analyse_in_page,
+    decode_in_page,
     describe_in_page,
     match_faces,
+    png_base64,
     serve_folder,
     validation_scenes,
 )
@@ -187,29 +189,63 @@ def test_the_browser_matches_python_on_200_validation_faces_in_scenes(page, pred
             assert_same_crops_for_the_same_detections(page, predictor, scene)
 
 
+# The trace's analysed frames, with what the page did with them, for Python to hold them to.
+READ_TRACE = """() => window.fer.live.trace.map(({ frame, people, faces, lookedFor }) => ({
+    width: frame.width, height: frame.height, people, lookedFor,
+    labels: faces.map((face) => Object.entries(face.scores).reduce((a, b) => (b[1] > a[1] ? b : a))[0]),
+    pixels: btoa(Array.from(frame.data, (v) => String.fromCharCode(v)).join('')),
+}))"""
+
+
+def assert_python_live_agrees(trace: list[dict]) -> None:
+    """The trace's frames run through the Python Live (fer.app.live.detect_keyframe with Live's 320 px
+    detector): the same looks (around the faces, or whole), people and smoothed labels, frame by frame."""
+    live_predictor = Predictor(detector=CenterFaceDetector(max_side=320))
+    state = LiveState()
+    for number, step in enumerate(trace):
+        rgba = np.frombuffer(base64.b64decode(step["pixels"]), np.uint8).reshape(step["height"], step["width"], 4)
+        keyframe = detect_keyframe(Image.fromarray(rgba[..., :3].copy()), state, live_predictor)
+        assert state.looked_for == step["lookedFor"], f"analysis {number}"
+        assert keyframe.people == step["people"], f"analysis {number}"
+        assert [face.top_k(1)[0]["label"] for face in keyframe.faces] == step["labels"], f"analysis {number}"
+
+
 def test_live_on_the_fake_camera_numbers_and_labels_people_as_fer_live_does(page):
-    """The device's Live on the fake camera, its analysed frames then run through the Python Live
-    (fer.app.live.detect_keyframe with Live's 320 px detector): the same people, the same smoothed labels."""
+    """The device's Live on the fake camera, its analysed frames then run through the Python Live:
+    the same people, the same smoothed labels."""
     page.evaluate("() => { window.fer.live.reset(); window.fer.live.trace = []; }")
     page.locator("#live-start").click()
     page.wait_for_function("() => window.fer.live.trace.length >= 12", timeout=60_000)
     page.locator("#live-start").click()  # stop
-    trace = page.evaluate(
-        """() => window.fer.live.trace.map(({ frame, people, faces }) => ({
-            width: frame.width, height: frame.height, people,
-            labels: faces.map((face) => Object.entries(face.scores).reduce((a, b) => (b[1] > a[1] ? b : a))[0]),
-            pixels: btoa(Array.from(frame.data, (v) => String.fromCharCode(v)).join('')),
-        }))"""
-    )
+    trace = page.evaluate(READ_TRACE)
     assert page.locator("#live-rate").inner_text().endswith("frames/s labelled on this device")
-    live_predictor = Predictor(detector=CenterFaceDetector(max_side=320))
-    state = LiveState()
-    for step in trace:
-        rgba = np.frombuffer(base64.b64decode(step["pixels"]), np.uint8).reshape(step["height"], step["width"], 4)
-        keyframe = detect_keyframe(Image.fromarray(rgba[..., :3].copy()), state, live_predictor)
-        assert keyframe.people == step["people"]
-        assert [face.top_k(1)[0]["label"] for face in keyframe.faces] == step["labels"]
+    assert_python_live_agrees(trace)
     assert trace[-1]["people"] == [1]  # one person throughout, keeping their number
+    assert any(step["lookedFor"] == 1 for step in trace)  # it looked around her face, not only at the whole frame
+
+
+def test_live_follows_moving_faces_as_fer_live_does(page):
+    """A camera panning over four people, 8 px between two analyses, fed to the device's Live
+    analysis by analysis: Python's Live looks where it looks and numbers and labels them alike."""
+    photo = Image.open(ROOT / "examples" / "four_faces.jpg").convert("RGB")
+    photo = photo.resize((round(photo.width * 240 / photo.height), 240), Image.BILINEAR)
+    scene = Image.new("RGB", (photo.width + 120, 240), (128, 128, 128))
+    scene.paste(photo, (60, 0))
+    frames = [scene.crop((x, 0, x + 320, 240)) for x in range(0, scene.width - 320, 8)][:16]
+    trace = page.evaluate(
+        f"""async (pngs) => {{
+            const live = window.fer.live;
+            live.reset();
+            live.trace = [];
+            for (const png of pngs) await live.detect(await ({decode_in_page})(png), performance.now());
+            return ({READ_TRACE})();
+        }}""",
+        [png_base64(frame) for frame in frames],
+    )
+    assert_python_live_agrees(trace)
+    looks = [step["lookedFor"] for step in trace]
+    assert looks.count(0) < len(looks) / 2 and max(looks) >= 2  # mostly around several faces at once
+    assert max(len(step["people"]) for step in trace) >= 3
 
 
 @pytest.mark.parametrize(

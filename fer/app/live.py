@@ -1,7 +1,8 @@
 """The Live tab: each webcam frame comes back with its faces tracked, boxed and labelled.
 
 Faces are detected and classified on every second frame and drawn again on the one between
-(``fer.pipeline.live.Keyframe`` says why). A frame without a face comes back untouched and the
+(``fer.pipeline.live.Keyframe`` says why), and looked for only around the faces last found, with a
+look at the whole frame every few analyses (``fer.pipeline.regions`` says why). A frame without a face comes back untouched and the
 panel says "no face": a label on a wall or a test pattern would look like a real answer.
 """
 
@@ -19,6 +20,7 @@ from fer.model.labels import display_name
 from fer.pipeline.annotate import draw_predictions
 from fer.pipeline.live import Keyframe, LiveState, Panel
 from fer.pipeline.predict import Predictor
+from fer.pipeline.regions import RegionDetector
 
 # A frame is asked for every 30 ms: 20 or 25 ms showed no more frames/s in the browser
 # (docs/benchmarks.md, Live).
@@ -51,9 +53,12 @@ def analyse_frame(frame: np.ndarray | None, live: LiveState | None, model: str |
 
 
 def detect_keyframe(image: Image.Image, live: LiveState, chosen: Predictor) -> Keyframe:
-    """Detect and classify ``image``'s faces, follow them in ``live``'s tracker (a frame without
+    """Detect and classify ``image``'s faces (around the faces followed, or in the whole frame:
+    ``LiveState.look``), follow them in ``live``'s tracker (a frame without
     faces does not age its people), and keep them there as the stream's keyframe."""
-    faces = [face for face in chosen.predict(image) if face.detected]
+    regions = live.look(image.size)
+    looking = chosen if regions is None else chosen.with_detector(RegionDetector(chosen.detector, regions))
+    faces = [face for face in looking.predict(image) if face.detected]
     scores = [list(face.scores.values()) for face in faces]
     tracks = live.tracker.update([face.box for face in faces], scores) if faces else []
     steady = [chosen.with_scores(face, track.scores) for face, track in zip(faces, tracks)]

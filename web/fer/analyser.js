@@ -11,7 +11,9 @@ const CLASSIFIER_INPUT = "faces";
 export class Analyser {
   constructor(ort, detector, classifier, model) {
     Object.assign(this, { ort, detector, classifier, model });
-    this.timings = { detector: [], classifier: [] }; // milliseconds per call, for the benchmark
+    // Milliseconds, for the benchmark: each whole-image detection, each look in regions (all of its
+    // regions), each classifier call, and each predict() from pixels in to scores out.
+    this.timings = { detector: [], regions: [], classifier: [], analysis: [] };
   }
 
   /** The runtime and both sessions, from the page's config (fer/device/bundle.py writes it). */
@@ -35,6 +37,22 @@ export class Analyser {
     return P.toInputPixels(P.decodeHeads(heads, h, w), scale, rgb.width, rgb.height);
   }
 
+  /** fer.pipeline.regions.RegionDetector.detect: faces only in `regions` of `rgb` (each shrunk to
+   * REGION_DETECTION_SIDE), in its pixels, a face found in two regions kept once, largest first. */
+  async detectInRegions(rgb, regions) {
+    const timed = this.timings.detector.length;
+    const found = [];
+    for (const [left, top, width, height] of regions) {
+      for (const face of await this.detect(P.cropImage(rgb, left, top, width, height), P.REGION_DETECTION_SIDE)) {
+        face.box = [face.box[0] + left, face.box[1] + top, face.box[2], face.box[3]];
+        face.landmarks = face.landmarks.map(([x, y]) => [x + left, y + top]);
+        found.push(face);
+      }
+    }
+    this.timings.regions.push(this.timings.detector.splice(timed).reduce((sum, ms) => sum + ms, 0));
+    return P.nms(found, P.NMS_IOU).sort((a, b) => b.box[2] * b.box[3] - a.box[2] * a.box[3]);
+  }
+
   /** Predictor.classify: 48x48 crops -> probability rows. */
   async classify(crops) {
     const input = P.classifierInput(crops, this.model.mean, this.model.std);
@@ -50,10 +68,15 @@ export class Analyser {
   }
 
   /** Predictor.predict: every face with its box, scores and uncertainty; the whole image when none is found.
-   * `maxSide` is the detector's working side (640 for photos, 320 for Live, as on the server). */
-  async predict(imageData, maxSide = P.PHOTO_DETECTION_SIDE) {
+   * `maxSide` is the detector's working side (640 for photos, 320 for Live, as on the server);
+   * `regions`, when given, the only parts of the image to look in (Live's RegionDetector). */
+  async predict(imageData, maxSide = P.PHOTO_DETECTION_SIDE, regions = null) {
+    const started = performance.now();
     const { rgb, scale } = workingImage(imageData);
-    return this.describe(rgb, await this.detect(rgb, maxSide), scale);
+    const faces = regions ? await this.detectInRegions(rgb, regions) : await this.detect(rgb, maxSide);
+    const described = await this.describe(rgb, faces, scale);
+    this.timings.analysis.push(performance.now() - started);
+    return described;
   }
 
   /** The rest of Predictor.predict for faces found already (boxes and landmarks in `rgb`'s pixels):

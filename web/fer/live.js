@@ -1,17 +1,20 @@
 // Live on the device: the webcam at the camera's rate, every face tracked and labelled in this
 // browser, no frame sent anywhere. The rhythm of the server's Live (fer.pipeline.live): faces are
 // detected and classified at most every second frame and their boxes held on the frames between,
-// and each person's scores are smoothed by fer.pipeline.tracking's FaceTracker. The models run in
+// they are looked for only around the faces last found with a look at the whole frame every few
+// analyses (fer.pipeline.regions), and each person's scores are smoothed by fer.pipeline.tracking's
+// FaceTracker. The models run in
 // a worker, so every camera frame is drawn while the last one is analysed; a slow device labels
 // fewer frames afresh, never shows fewer frames. The camera may start before the models have
 // loaded: its frames are drawn bare until the first analysis.
 
 import { drawFaces } from "./draw.js";
-import { FaceTracker, LIVE_DETECTION_SIDE } from "./pipeline.js";
+import { FaceTracker, LIVE_DETECTION_SIDE, regionCost, regionsAround } from "./pipeline.js";
 import { DeviceError } from "./runtime.js";
 
 const DETECT_EVERY = 2; // fer.pipeline.live.DETECT_EVERY
 const RATE_WINDOW = 20; // fer.pipeline.live.RATE_WINDOW
+const WHOLE_LOOK_EVERY = 8; // fer.pipeline.live.WHOLE_LOOK_EVERY
 const CAMERA = { video: { width: 320, height: 240 }, audio: false };
 
 /** One sentence for why the camera could not be opened. */
@@ -44,6 +47,8 @@ export class DeviceLive {
     this.keyframe = null;
     this.inFlight = false;
     this.sinceDetection = DETECT_EVERY;
+    this.sinceWholeLook = 0;
+    this.lookedFor = 0;
     this.stats = { shown: [], frameLag: [], labelAge: [], detections: 0 };
   }
 
@@ -101,13 +106,31 @@ export class DeviceLive {
     this.video.requestVideoFrameCallback((t, f) => this.onFrame(t, f));
   }
 
-  /** fer.app.live.detect_keyframe, in the worker: faces found and followed (a frame without faces
-   * ages nobody); the result is held on the frames drawn until the next one. */
+  /** fer.pipeline.live.LiveState.look: the regions around the faces last found, or null for the whole frame. */
+  look(width, height) {
+    const keyframe = this.keyframe;
+    let regions = null;
+    if (keyframe?.faces.length && keyframe.width === width && keyframe.height === height) {
+      const lostOne = keyframe.faces.length < this.lookedFor;
+      if (!lostOne && this.sinceWholeLook + 1 < WHOLE_LOOK_EVERY) {
+        regions = regionsAround(keyframe.faces.map((face) => face.box), width, height);
+      }
+    }
+    if (regions && 2 * regionCost(regions) > width * height) regions = null;
+    this.sinceWholeLook = regions ? this.sinceWholeLook + 1 : 0;
+    this.lookedFor = regions ? regions.length : 0;
+    return regions;
+  }
+
+  /** fer.app.live.detect_keyframe, in the worker: faces found (around those last found, or in the
+   * whole frame) and followed (a frame without faces ages nobody); the result is held on the frames
+   * drawn until the next one. */
   async detect(imageData, captured) {
     this.inFlight = true;
     let faces;
     try {
-      faces = (await this.analyser.predict(imageData, LIVE_DETECTION_SIDE)).filter((face) => face.detected);
+      const regions = this.look(imageData.width, imageData.height);
+      faces = (await this.analyser.predict(imageData, LIVE_DETECTION_SIDE, regions)).filter((face) => face.detected);
     } catch (error) {
       this.stop();
       this.view.onError?.(error instanceof DeviceError ? error.message : "The models failed on a camera frame.");
@@ -123,9 +146,9 @@ export class DeviceLive {
       scores: Object.fromEntries(Object.keys(face.scores).map((label, j) => [label, tracks[i].scores[j]])),
       uncertain: Math.max(...tracks[i].scores) < threshold,
     }));
-    this.keyframe = { width: imageData.width, faces: steady, people: tracks.map((t) => t.id), captured };
+    this.keyframe = { width: imageData.width, height: imageData.height, faces: steady, people: tracks.map((t) => t.id), captured };
     this.stats.detections += 1;
-    this.trace?.push({ frame: imageData, people: this.keyframe.people, faces: steady });
+    this.trace?.push({ frame: imageData, people: this.keyframe.people, faces: steady, lookedFor: this.lookedFor });
   }
 
   /** The frame just drawn to the scratch canvas, with the held faces, on the page. */

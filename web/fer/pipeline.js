@@ -15,7 +15,9 @@ export const MAX_PIXELS = 50_000_000; // fer.pipeline.images.MAX_PIXELS
 const LANDMARK_STEPS = 16; // fer.pipeline.faces.LANDMARK_STEPS: landmarks kept to 1/16 px, as the server keeps them
 const EYE_DISTANCE_FRACTION = 1 / 2.78; // fer.pipeline.faces
 const EYE_HEIGHT_FRACTION = 0.405;
-const NMS_IOU = 0.3;
+export const NMS_IOU = 0.3; // fer.pipeline.faces.NMS_IOU
+export const REGION_MARGIN = 2; // fer.pipeline.regions.REGION_MARGIN
+export const REGION_DETECTION_SIDE = 128; // fer.pipeline.regions.REGION_DETECTION_SIDE
 const PRECISION_BITS = 32 - 8 - 2; // Pillow's Resample.c
 
 /** Python's round(): halves go to the even neighbour, as the server's boxes are rounded. */
@@ -30,6 +32,35 @@ export function roundHalfEven(value) {
 /** An image of `channels` uint8 planes interleaved: { width, height, channels, data }. */
 export function makeImage(width, height, channels, data) {
   return { width, height, channels, data: data || new Uint8Array(width * height * channels) };
+}
+
+/** The `width` x `height` part of `image` whose top-left corner is (left, top): a numpy slice's copy. */
+export function cropImage(image, left, top, width, height) {
+  const { channels } = image;
+  const out = makeImage(width, height, channels);
+  for (let y = 0; y < height; y++) {
+    const start = ((top + y) * image.width + left) * channels;
+    out.data.set(image.data.subarray(start, start + width * channels), y * width * channels);
+  }
+  return out;
+}
+
+/** fer.pipeline.regions.regions_around: the region to look in around each whole-pixel box, in the frame. */
+export function regionsAround(boxes, width, height) {
+  const regions = [];
+  for (const [x, y, w, h] of boxes) {
+    const half = Math.floor((Math.max(w, h) * REGION_MARGIN) / 2);
+    const centreX = x + Math.floor(w / 2), centreY = y + Math.floor(h / 2);
+    const left = Math.max(0, centreX - half), top = Math.max(0, centreY - half);
+    const right = Math.min(width, centreX + half), bottom = Math.min(height, centreY + half);
+    if (right > left && bottom > top) regions.push([left, top, right - left, bottom - top]);
+  }
+  return regions;
+}
+
+/** fer.pipeline.regions.region_cost: the pixels the detector works on for `regions`, about. */
+export function regionCost(regions) {
+  return regions.reduce((sum, [, , w, h]) => sum + Math.min(w * h, REGION_DETECTION_SIDE ** 2), 0);
 }
 
 /** RGBA ImageData -> RGB image; transparent pixels become white, as fer.pipeline.images.to_rgb does. */
@@ -178,8 +209,8 @@ export function decodeHeads(heads, h, w, threshold = DETECTION_THRESHOLD) {
   return nms(candidates, NMS_IOU);
 }
 
-/** fer.pipeline.faces._nms: best score first (a stable order, as the server's), dropping overlaps. */
-function nms(candidates, iouThreshold) {
+/** fer.pipeline.faces.nms: best score first (a stable order, as the server's), dropping overlaps. */
+export function nms(candidates, iouThreshold) {
   let order = candidates.map((_, i) => i).sort((a, b) => candidates[b].score - candidates[a].score);
   const keep = [];
   while (order.length) {

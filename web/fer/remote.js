@@ -55,8 +55,8 @@ export class RemoteAnalyser {
     });
   }
 
-  predict(imageData, maxSide) {
-    return this.call("predict", [imageData, maxSide]);
+  predict(imageData, maxSide, regions = null) {
+    return this.call("predict", [imageData, maxSide, regions]);
   }
 
   describeFaces(imageData, faces) {

@@ -1,0 +1,161 @@
+"""Live looking only around the faces it follows, against looking at the whole frame every time, on
+moving clips.
+
+    python scripts/bench_live_regions.py --out bench/live_regions.json [--analyses 64]
+
+Each clip is a 320x240 camera panning over one of the example photos (and scikit-image's
+astronaut) at 0 to 16 px an analysis, so every face moves through the frame as a head moving
+before a webcam would. Both ways run the same Live (``fer.app.live.detect_keyframe`` on Live's
+320 px detector) on the same frames: one with ``LiveState.look`` as served (whole frame every
+``WHOLE_LOOK_EVERY``-th analysis), one looking at the whole frame every time, as Live did
+before. Reported, per speed: the share of the whole-frame faces that the region looks keep
+(same place, IoU >= 0.5), faces they found that it did not, people numbered afresh, the
+agreement of the smoothed top labels, and the detector's milliseconds an analysis (natively,
+one thread; the browser's are in bench/light_detector.json and bench/web.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from skimage import data
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fer.app.live import detect_keyframe  # noqa: E402
+from fer.pipeline.faces import CenterFaceDetector  # noqa: E402
+from fer.pipeline.live import LiveState  # noqa: E402
+from fer.pipeline.predict import Predictor  # noqa: E402
+from fer.pipeline.tracking import box_iou  # noqa: E402
+from fer.utils.output_paths import writable_file_argument  # noqa: E402
+from train.bench import write_report  # noqa: E402
+
+FRAME = (320, 240)
+PHOTOS = ("one_face", "older_face", "tilted_face", "downcast_face", "hand_at_mouth", "four_faces")
+SPEEDS = (0, 4, 8, 16)  # pixels the camera pans between two analyses
+# Each photo is scaled to this height and laid on a grey scene at least this wide, over which the
+# camera pans: mostly sideways, so that the faces stay in view, as before a webcam.
+PANORAMA = (440, 280)
+
+
+def panoramas() -> dict[str, Image.Image]:
+    photos = {name: Image.open(ROOT / "examples" / f"{name}.jpg").convert("RGB") for name in PHOTOS}
+    photos["astronaut"] = Image.fromarray(data.astronaut())
+    scenes = {}
+    for name, photo in photos.items():
+        photo = photo.resize((round(photo.width * PANORAMA[1] / photo.height), PANORAMA[1]), Image.BILINEAR)
+        scene = Image.new("RGB", (max(PANORAMA[0], photo.width), PANORAMA[1]), (128, 128, 128))
+        scene.paste(photo, ((scene.width - photo.width) // 2, 0))
+        scenes[name] = scene
+    return scenes
+
+
+def triangle(step: int, span: int) -> int:
+    """Back and forth over 0..span, one pixel a step."""
+    if span <= 0:
+        return 0
+    phase = step % (2 * span)
+    return phase if phase <= span else 2 * span - phase
+
+
+def clip(panorama: Image.Image, speed: int, analyses: int) -> list[Image.Image]:
+    """The frames analysed: the camera moves ``speed`` px to the side and half that up or down between two."""
+    span_x, span_y = panorama.width - FRAME[0], panorama.height - FRAME[1]
+    start_x, start_y = span_x // 2, span_y // 2
+    frames = []
+    for i in range(analyses):
+        x, y = triangle(start_x + i * speed, span_x), triangle(start_y + i * speed // 2, span_y)
+        frames.append(panorama.crop((x, y, x + FRAME[0], y + FRAME[1])))
+    return frames
+
+
+def run_live(predictor: Predictor, frames: list[Image.Image], whole_look_every: int | None) -> tuple[list, float]:
+    """Each frame's keyframe faces as (box, person, top label), and the detector's ms an analysis."""
+    state = LiveState() if whole_look_every is None else LiveState(whole_look_every=whole_look_every)
+    answers = []
+    timed = TimedDetector(predictor.detector)
+    predictor = predictor.with_detector(timed)
+    for frame in frames:
+        keyframe = detect_keyframe(frame, state, predictor)
+        faces = zip(keyframe.faces, keyframe.people)
+        answers.append([(face.box, person, face.top_k(1)[0]["label"]) for face, person in faces])
+    return answers, 1000 * timed.seconds / len(frames)
+
+
+class TimedDetector:
+    """Live's detector, with the time spent in it added up (region looks call it once per region)."""
+
+    def __init__(self, detector: CenterFaceDetector) -> None:
+        self.detector, self.max_side, self.seconds = detector, detector.max_side, 0.0
+
+    def detect(self, rgb: np.ndarray, max_side: int | None = None):
+        started = time.perf_counter()
+        faces = self.detector.detect(rgb, max_side)
+        self.seconds += time.perf_counter() - started
+        return faces
+
+
+def compare(regions: list, whole: list) -> dict:
+    """How the region looks' faces stand against the whole-frame looks', frame by frame."""
+    kept = missed = extra = same_label = 0
+    for ours, theirs in zip(regions, whole):
+        if ours and theirs:
+            iou = box_iou(np.array([f[0] for f in ours]), np.array([f[0] for f in theirs]))
+            pairs = [(i, j) for j in range(len(theirs)) for i in [int(iou[:, j].argmax())] if iou[i, j] >= 0.5]
+        else:
+            pairs = []
+        kept += len(pairs)
+        missed += len(theirs) - len(pairs)
+        extra += len(ours) - len(pairs)
+        same_label += sum(ours[i][2] == theirs[j][2] for i, j in pairs)
+    people = lambda answers: len({person for faces in answers for _, person, _ in faces})  # noqa: E731
+    return {
+        "whole_frame_faces": kept + missed,
+        "kept": kept,
+        "missed": missed,
+        "extra": extra,
+        "same_top_label": same_label,
+        "people_numbered": people(regions),
+        "people_numbered_whole_frame": people(whole),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=writable_file_argument, default=ROOT / "bench" / "live_regions.json")
+    parser.add_argument("--analyses", type=int, default=64, help="analyses a clip")
+    args = parser.parse_args()
+    predictor = Predictor(detector=CenterFaceDetector(max_side=FRAME[0], threads=1))
+    report: dict = {"analyses_a_clip": args.analyses, "clips": {}, "by_speed": {}}
+    for speed in SPEEDS:
+        totals: dict = {}
+        for name, panorama in panoramas().items():
+            frames = clip(panorama, speed, args.analyses)
+            regions, regions_ms = run_live(predictor, frames, None)
+            whole, whole_ms = run_live(predictor, frames, 1)
+            result = compare(regions, whole) | {"detector_ms_regions": regions_ms, "detector_ms_whole": whole_ms}
+            report["clips"][f"{name}_{speed}px"] = {k: round(v, 2) for k, v in result.items()}
+            for key, value in result.items():
+                totals[key] = totals.get(key, 0) + value
+            print(f"{name} at {speed} px: {result}", flush=True)
+        faces = max(totals["whole_frame_faces"], 1)
+        report["by_speed"][f"{speed}px_an_analysis"] = {
+            "kept_share": round(totals["kept"] / faces, 3),
+            "extra_share": round(totals["extra"] / faces, 3),
+            "same_top_label_share": round(totals["same_top_label"] / max(totals["kept"], 1), 3),
+            "people_numbered": totals["people_numbered"],
+            "people_numbered_whole_frame": totals["people_numbered_whole_frame"],
+            "detector_ms_regions": round(totals["detector_ms_regions"] / len(PHOTOS + ("astronaut",)), 2),
+            "detector_ms_whole": round(totals["detector_ms_whole"] / len(PHOTOS + ("astronaut",)), 2),
+        }
+    write_report(report, args.out)
+
+
+if __name__ == "__main__":
+    main()
