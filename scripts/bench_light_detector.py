@@ -122,8 +122,9 @@ def anchors(model: BlazeFace) -> np.ndarray:
 
 
 class BlazeFaceDetector:
-    """A FaceDetector: the frame letterboxed to the model's square input, decoded as MediaPipe does;
-    the eyes are its first two key points, the mouth centre stands in for both mouth corners."""
+    """Detects as a FaceDetector does (its input side is fixed, so it takes no ``max_side``): the frame
+    letterboxed to the model's square input, decoded as MediaPipe does; the eyes are its first two
+    key points, the mouth centre stands in for both mouth corners."""
 
     def __init__(self, model: BlazeFace, path: Path, threshold: float = 0.5, iou_threshold: float = 0.3) -> None:
         import onnxruntime as ort

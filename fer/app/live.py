@@ -2,8 +2,9 @@
 
 Faces are detected and classified on every second frame and drawn again on the one between
 (``fer.pipeline.live.Keyframe`` says why), and looked for only around the faces last found, with a
-look at the whole frame every few analyses (``fer.pipeline.regions`` says why). A frame without a face comes back untouched and the
-panel says "no face": a label on a wall or a test pattern would look like a real answer.
+look at the whole frame every few analyses (``fer.pipeline.regions`` says why). A frame without a
+face comes back untouched and the panel says "no face": a label on a wall or a test pattern would
+look like a real answer.
 """
 
 from __future__ import annotations

@@ -50,8 +50,9 @@ class Face:
 
 
 class FaceDetector(Protocol):
-    def detect(self, rgb: np.ndarray) -> list[Face]:
-        """All faces in an H x W x 3 uint8 RGB image, largest first."""
+    def detect(self, rgb: np.ndarray, max_side: int | None = None) -> list[Face]:
+        """All faces in an H x W x 3 uint8 RGB image, largest first; ``max_side``, the longest side
+        to detect at in place of the detector's own (Live's looks around faces shrink to it)."""
         ...
 
 
@@ -203,8 +204,6 @@ class CenterFaceDetector:
         self.threshold = THRESHOLDS[self.precision] if threshold is None else threshold
 
     def detect(self, rgb: np.ndarray, max_side: int | None = None) -> list[Face]:
-        """``FaceDetector.detect``; ``max_side`` overrides the detector's own for this image (Live
-        gives a smaller one for the regions around the faces it follows, ``fer.pipeline.regions``)."""
         height, width = rgb.shape[:2]
         # Downscale large frames (speed; CenterFace finds faces down to ~10 px), and pad
         # to a multiple of 32 as the network's strides need.

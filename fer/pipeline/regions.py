@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fer.pipeline.faces import NMS_IOU, CenterFaceDetector, Face, nms
+from fer.pipeline.faces import NMS_IOU, Face, FaceDetector, nms
 
 Region = tuple[int, int, int, int]  # x, y, width, height, in the frame's pixels
 
@@ -53,7 +53,7 @@ class RegionDetector:
     (shrunk to ``max_side``), its faces moved back into the image's pixels, and a face found in two
     overlapping regions kept once."""
 
-    detector: CenterFaceDetector
+    detector: FaceDetector
     regions: list[Region]
     max_side: int = REGION_DETECTION_SIDE
 
