@@ -1,7 +1,7 @@
 """Live looking only around the faces it follows, against looking at the whole frame every time, on
 moving clips.
 
-    python scripts/bench_live_regions.py --out bench/live_regions.json [--analyses 64]
+    python scripts/bench_live_regions.py --out bench/live_regions.json [--analyses 64] [--faces 800]
 
 Each clip is a 320x240 camera panning over one of the example photos (and scikit-image's astronaut)
 at 0 to 16 px an analysis, so every face moves through the frame as a head moving before a webcam
@@ -29,16 +29,19 @@ from skimage import data
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from fer.app.live import detect_keyframe  # noqa: E402
 from fer.pipeline.faces import CenterFaceDetector  # noqa: E402
 from fer.pipeline.live import LiveState  # noqa: E402
 from fer.pipeline.predict import Predictor  # noqa: E402
+from fer.pipeline.regions import RegionDetector, regions_around  # noqa: E402
 from fer.pipeline.tracking import box_iou  # noqa: E402
 from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 FRAME = (320, 240)
+VALIDATION_FACE_SIDES = (64, 96, 160)
 CLIP = ROOT / "examples" / "video" / "tears_to_laughter.mp4"
 PHOTOS = ("one_face", "older_face", "tilted_face", "downcast_face", "hand_at_mouth", "four_faces")
 SPEEDS = (0, 4, 8, 16)  # pixels the camera pans between two analyses
@@ -129,13 +132,54 @@ def compare(regions: list, whole: list) -> dict:
     }
 
 
+def accuracy_on_validation_faces(predictor: Predictor, count: int, face_sides: tuple[int, ...]) -> dict:
+    """FER2013 validation faces, each pasted at each of ``face_sides`` px into its own flat 320x240
+    frame: the share Live finds and the accuracy of the largest face found, by a whole-frame look
+    and by a look around the face that look found (the crop a region look gives, at its smaller scale)."""
+    from app_bench.detector_sides import validation_sample
+
+    from fer.model.labels import CLASS_NAMES
+
+    faces, on_crops = validation_sample(ROOT.parent / "shared" / "data" / "fer2013.zip", count)
+    rng = np.random.default_rng(0)
+    report: dict = {"faces": count, "accuracy_on_the_crops_themselves": on_crops}
+    for side in face_sides:
+        right = {"whole_frame": [], "around_the_face": []}
+        found_around = 0
+        for image, label in zip(faces.images, faces.labels):
+            frame = Image.new("RGB", FRAME, tuple(int(v) for v in rng.integers(60, 200, 3)))
+            corner = int(rng.integers(0, FRAME[0] - side)), int(rng.integers(0, FRAME[1] - side))
+            frame.paste(Image.fromarray(image).resize((side, side), Image.BICUBIC).convert("RGB"), corner)
+            whole = predictor.predict(frame)[0]
+            if not whole.detected:
+                continue
+            looking = predictor.with_detector(RegionDetector(predictor.detector, regions_around([whole.box], FRAME)))
+            around = looking.predict(frame)[0]
+            right["whole_frame"].append(CLASS_NAMES.index(whole.top_k(1)[0]["label"]) == label)
+            if around.detected:
+                found_around += 1
+                right["around_the_face"].append(CLASS_NAMES.index(around.top_k(1)[0]["label"]) == label)
+        found = len(right["whole_frame"])
+        report[f"faces_{side}px"] = {
+            "found_whole_frame": round(found / count, 4),
+            "found_again_around_the_face": round(found_around / max(found, 1), 4),
+            "accuracy_whole_frame": round(float(np.mean(right["whole_frame"])), 4) if found else None,
+            "accuracy_around_the_face": round(float(np.mean(right["around_the_face"])), 4) if found_around else None,
+        }
+        print(f"validation faces at {side} px: {report[f'faces_{side}px']}", flush=True)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=writable_file_argument, default=ROOT / "bench" / "live_regions.json")
     parser.add_argument("--analyses", type=int, default=64, help="analyses a clip")
+    parser.add_argument("--faces", type=int, default=800, help="FER2013 validation faces, for accuracy (0: none)")
     args = parser.parse_args()
     predictor = Predictor(detector=CenterFaceDetector(max_side=FRAME[0], threads=1))
     report: dict = {"analyses_a_clip": args.analyses, "clips": {}, "by_speed": {}}
+    if args.faces:
+        report["validation_faces"] = accuracy_on_validation_faces(predictor, args.faces, VALIDATION_FACE_SIDES)
     for speed in SPEEDS:
         totals: dict = {}
         for name, panorama in panoramas().items():
