@@ -13,11 +13,14 @@ the whole frame every time, as Live did before. Reported, per speed: the share o
 faces that the region looks keep (same place, IoU >= 0.5), faces they found that it did not, people
 numbered afresh, the agreement of the smoothed top labels, and the detector's milliseconds an
 analysis (natively, one thread; the browser's are in bench/light_detector.json and bench/web.json).
+Also: the accuracy of a look around a face against a whole-frame look, on FER2013 validation faces
+pasted into 320x240 frames, and server Live's own time a frame either way.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from pathlib import Path
@@ -33,11 +36,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from fer.app.live import detect_keyframe  # noqa: E402
 from fer.pipeline.faces import CenterFaceDetector  # noqa: E402
-from fer.pipeline.live import LiveState  # noqa: E402
+from fer.pipeline.live import DETECT_EVERY, LiveState  # noqa: E402
 from fer.pipeline.predict import Predictor  # noqa: E402
 from fer.pipeline.regions import RegionDetector, regions_around  # noqa: E402
 from fer.pipeline.tracking import box_iou  # noqa: E402
 from fer.utils.output_paths import writable_file_argument  # noqa: E402
+from tests.chromium import webcam_view  # noqa: E402
 from train.bench import write_report  # noqa: E402
 
 FRAME = (320, 240)
@@ -170,10 +174,33 @@ def accuracy_on_validation_faces(predictor: Predictor, count: int, face_sides: t
     return report
 
 
+def server_live_frame_ms(repeats: int) -> dict:
+    """Server Live's own time a frame (``fer.app.live.analyse_frame``, every second frame
+    analysed), looking around the faces as served against looking at the whole frame every time,
+    taking turns, on the browser test's webcam view and on four faces in 640x480."""
+    from app_bench.common import photo_bytes
+    from app_bench.in_process import live_frame_ms
+
+    frames = {
+        "320x240_one_face": np.asarray(webcam_view()),
+        "640x480_four_faces": np.asarray(Image.open(io.BytesIO(photo_bytes("four_faces.jpg"))).convert("RGB")),
+    }
+    report = {}
+    for name, frame in frames.items():
+        runs = {"around_faces": [], "whole_frame": []}
+        for _ in range(3):
+            runs["around_faces"].append(live_frame_ms(frame, DETECT_EVERY, repeats))
+            runs["whole_frame"].append(live_frame_ms(frame, DETECT_EVERY, repeats, whole_look_every=1))
+        medians = {key: float(np.median(values)) for key, values in runs.items()}
+        report[name] = medians | {"ratio": round(medians["around_faces"] / medians["whole_frame"], 2)}
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=writable_file_argument, default=ROOT / "bench" / "live_regions.json")
     parser.add_argument("--analyses", type=int, default=64, help="analyses a clip")
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls for server Live's time a frame")
     parser.add_argument("--faces", type=int, default=800, help="FER2013 validation faces, for accuracy (0: none)")
     args = parser.parse_args()
     predictor = Predictor(detector=CenterFaceDetector(max_side=FRAME[0], threads=1))
@@ -201,6 +228,7 @@ def main() -> None:
             "detector_ms_regions": round(totals["detector_ms_regions"] / len(PHOTOS + ("astronaut",)), 2),
             "detector_ms_whole": round(totals["detector_ms_whole"] / len(PHOTOS + ("astronaut",)), 2),
         }
+    report["server_live_frame_ms"] = server_live_frame_ms(args.repeats)
     video = [Image.fromarray(frame) for frame in imageio.get_reader(CLIP)][:: LiveState().detect_every]
     video = [frame.resize((320, round(320 * frame.height / frame.width)), Image.BILINEAR) for frame in video]
     regions, regions_ms = run_live(predictor, video, None)

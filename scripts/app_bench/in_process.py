@@ -12,7 +12,7 @@ from PIL import Image
 
 from app_bench.common import CLIP, median_ms, photo_bytes
 from fer.pipeline.faces import CenterFaceDetector, centerface_model
-from fer.pipeline.live import DETECT_EVERY, LiveState
+from fer.pipeline.live import DETECT_EVERY, WHOLE_LOOK_EVERY, LiveState
 from fer.pipeline.predict import Predictor
 from fer.pipeline.tracking import box_iou
 
@@ -73,12 +73,15 @@ def bench_in_process(repeats: int) -> dict:
     }
 
 
-def live_frame_ms(frame: np.ndarray, detect_every: int, repeats: int) -> float:
+def live_frame_ms(
+    frame: np.ndarray, detect_every: int, repeats: int, whole_look_every: int = WHOLE_LOOK_EVERY
+) -> float:
     """Live's mean server time per frame (its own function: detect, classify, track and smooth,
-    draw, panel) in a stream showing ``frame``, detecting on every ``detect_every``-th frame."""
+    draw, panel) in a stream showing ``frame``, detecting on every ``detect_every``-th frame and
+    at the whole frame on every ``whole_look_every``-th detection (around the faces on the others)."""
     from fer.app.live import analyse_frame
 
-    live = LiveState(detect_every=detect_every)
+    live = LiveState(detect_every=detect_every, whole_look_every=whole_look_every)
     analyse_frame(frame, live)  # the stream's first frame, where its person is new
     return round(
         median_ms(lambda: [analyse_frame(frame, live) for _ in range(detect_every)], repeats) / detect_every, 2
