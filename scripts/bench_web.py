@@ -1,6 +1,7 @@
 """The models on the visitor's device against the server, in Debian's headless Chromium on this machine.
 
     python scripts/bench_web.py --out bench/web.json [--seconds 10] [--rounds 2] [--scenes 200] [--against REV]
+        [--parts parity first-frame static-live app-live]
 
 - **Parity:** the browser's answers beside ``Predictor.predict``'s on the example photos and on
   validation faces pasted into 640x480 scenes: box gaps, score gaps end to end, and score gaps when
@@ -17,6 +18,11 @@
   so its lag is the age of the labels it draws (capture of the analysed frame to display).
 - **First labelled frame** after page load on the static page, cold and warm cache, and the bytes
   transferred; with ``--against REV``, the page of that commit taking turns with this one.
+- **Live on the static page**: frames shown, analyses a second and the age of the labels drawn;
+  with ``--against REV``, taking turns with that commit's page.
+
+``--parts`` picks some of these (``parity`` is parity with the inference figures; ``app-live`` is
+Live in the app), for a report of its own (``--out``).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from tests.web_parity import analyse_in_page, describe_in_page, match_faces, ser
 from train.bench import write_report  # noqa: E402
 
 CAMERA_FPS = (30, 60)
+PARTS = ("parity", "first-frame", "static-live", "app-live")
 LATENCIES_MS = (0, 50, 150)
 
 
@@ -178,8 +185,7 @@ def live_inference(photo: dict, live: dict) -> dict:
         "classifier_per_call": percentiles(live["classifier"][len(photo["classifier"]) :]),
         "live_analysis": percentiles(live["analysis"][len(photo["analysis"]) :]),
         "live_looks_around_faces_share": round(
-            (len(live["regions"]) - len(photo["regions"]))
-            / max(1, len(live["analysis"]) - len(photo["analysis"])),
+            (len(live["regions"]) - len(photo["regions"])) / max(1, len(live["analysis"]) - len(photo["analysis"])),
             3,
         ),
     }
@@ -286,6 +292,98 @@ def live_run(
     return run
 
 
+def parity_and_inference(playwright, site: Path, camera: tuple[str, ...], scenes: list[Image.Image], seconds: float):
+    """``parity`` on the static page, and its single-threaded inference: the photos' detector,
+    then Live's looks, classifier and analyses over ``seconds`` of the fake camera."""
+    server, url = serve_folder(site)
+    browser = launch(playwright, camera)
+    page = browser.new_context(permissions=["camera"]).new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_function("() => window.fer.analyse", timeout=60_000)
+    report = {"parity": parity(page, scenes)}
+    photo = page.evaluate("() => window.fer.analyser.timings()")
+    page.evaluate("() => window.fer.live.reset()")
+    page.locator("#live-start").click()
+    page.wait_for_timeout(1000 * seconds)
+    page.locator("#live-start").click()
+    live = page.evaluate("() => window.fer.analyser.timings()")
+    report["inference_ms_single_thread"] = {
+        "detector_640_photo": percentiles(photo["detector"][: len(scenes)]),
+        **live_inference(photo, live),
+    }
+    browser.close()
+    server.shutdown()
+    return report
+
+
+def static_page_live(playwright, sites: dict[str, Path], camera: tuple[str, ...], rounds: int, seconds: float) -> dict:
+    """Live on each static page (this one, and a baseline's with ``--against``), taking turns, one
+    fresh browser a stream: frames shown and analyses a second, and the age of the labels drawn
+    (capture of the analysed frame to display), over ``seconds`` after 2 s to settle."""
+    streams: dict[str, list[dict]] = {name: [] for name in sites}
+    for _ in range(rounds):
+        for name, site in sites.items():
+            server, url = serve_folder(site)
+            browser = launch(playwright, camera)
+            page = browser.new_context(permissions=["camera"]).new_page()
+            page.goto(url, wait_until="domcontentloaded")
+            page.wait_for_function("() => window.fer.analyse", timeout=60_000)
+            page.locator("#live-start").click()
+            page.wait_for_function("() => window.fer.live.stats.shown.length > 10", timeout=60_000)
+            time.sleep(2)
+            page.evaluate("() => window.fer.live.reset()")
+            start = time.perf_counter()
+            time.sleep(seconds)
+            stats = page.evaluate(
+                "() => { const s = window.fer.live.stats; return { shown: s.shown.length, ages: s.labelAge, "
+                "frameLags: s.frameLag, detections: s.detections }; }"
+            )
+            elapsed = time.perf_counter() - start
+            browser.close()
+            server.shutdown()
+            streams[name].append(
+                {
+                    "frames_per_s": round(stats["shown"] / elapsed, 2),
+                    "labelled_afresh_per_s": round(stats["detections"] / elapsed, 2),
+                    "label_age_ms_median": round(statistics.median(stats["ages"]), 1),
+                    "label_age_ms_p95": round(float(np.percentile(stats["ages"], 95)), 1),
+                    "frame_lag_ms_median": round(statistics.median(stats["frameLags"]), 1),
+                }
+            )
+    return {
+        name: {key: statistics.median(run[key] for run in runs) for key in runs[0]} | {"streams": runs}
+        for name, runs in streams.items()
+    }
+
+
+def app_live(playwright, scratch: Path, rounds: int, seconds: float) -> dict:
+    """Live in the app, device against server (over HTTP/1.1 and HTTP/2), taking turns, at each
+    camera rate and added latency: ``live_run``'s figures, medians over ``rounds``."""
+    runs: dict[str, list[dict]] = {}
+    # One stamped clip per camera rate, shared by every stream (each is 65-130 MB to write).
+    cameras = {fps: face_camera(scratch / f"stamped-{fps}.y4m", fps, stamped=True) for fps in CAMERA_FPS}
+    # The server's Live also over HTTP/2, as a deployed app's HTTPS front end serves it: over
+    # HTTP/1.1 (app.py's own server) the browser holds at most six connections to the app.
+    with running_app() as app, running_app(http2=True) as app_http2:
+        conditions = [(fps, 0) for fps in CAMERA_FPS] + [(30, latency) for latency in LATENCIES_MS[1:]]
+        # Each mode: the app that serves it, and the Live it runs there.
+        modes = {"device": (app, "device"), "server": (app, "server"), "server over HTTP/2": (app_http2, "server")}
+        for _ in tqdm(range(rounds), desc="live rounds", unit="round"):
+            for fps, latency in conditions:
+                chosen = {**modes, "idle": (app, "idle")} if (fps, latency) == (30, 0) else modes
+                for mode, (served, live) in chosen.items():
+                    key = f"{mode}, camera {fps} frames/s, {latency} ms added"
+                    run = live_run(playwright, served.url, served.pid, live, cameras[fps], fps, latency, seconds)
+                    runs.setdefault(key, []).append(run)
+    return {
+        key: {
+            **{name: statistics.median(r[name] for r in rs) for name in rs[0] if all(r[name] is not None for r in rs)},
+            "runs": rs,
+        }
+        for key, rs in runs.items()
+    }
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -301,70 +399,43 @@ def main() -> None:
         help="fresh browser profiles for the first frame, 1 cold and 2 warm visits each",
     )
     parser.add_argument(
-        "--against", metavar="REV", help="also time the first frame with the page (web/) of this commit, taking turns"
+        "--against",
+        metavar="REV",
+        help="also run the first frame and static Live with the page (web/) of this commit, taking turns",
+    )
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="what to measure (all by default)",
     )
     args = parser.parse_args()
 
-    from train.data import load_split, subsample
-
-    validation = subsample(load_split(ROOT.parent / "shared" / "data" / "fer2013.zip", "validation"), 300).images
-    scenes = [Image.open(path).convert("RGB") for path in sorted((ROOT / "examples").glob("*.jpg"))]
-    scenes += validation_scenes(validation, args.scenes)
     report: dict = {"machine": "2 cores, headless Debian Chromium, single-threaded WebAssembly (SIMD)"}
     with tempfile.TemporaryDirectory() as scratch, sync_playwright() as playwright:
         site = Path(scratch) / "site"
         build_web([str(site)])
-        server, url = serve_folder(site)
         camera = face_camera(Path(scratch) / "face.y4m")
-        browser = launch(playwright, camera)
-        page = browser.new_context(permissions=["camera"]).new_page()
-        page.goto(url, wait_until="domcontentloaded")
-        page.wait_for_function("() => window.fer.analyse", timeout=60_000)
-        report["parity"] = parity(page, scenes)
-        photo = page.evaluate("() => window.fer.analyser.timings()")
-        page.evaluate("() => window.fer.live.reset()")
-        page.locator("#live-start").click()
-        page.wait_for_timeout(1000 * args.seconds)
-        page.locator("#live-start").click()
-        live = page.evaluate("() => window.fer.analyser.timings()")
-        report["inference_ms_single_thread"] = {
-            "detector_640_photo": percentiles(photo["detector"][: len(scenes)]),
-            **live_inference(photo, live),
-        }
-        browser.close()
-        server.shutdown()
         sites = {"this page": site}
         if args.against:
             sites[f"page at {args.against}"] = page_at(args.against, site, Path(scratch) / "baseline")
-        report["first_labelled_frame_static_page"] = first_labelled_frames(
-            playwright, sites, camera, Path(scratch), args.visitors
-        )
-        report["inference_ms_threaded_cross_origin_isolated"] = threaded_inference(playwright, site, camera, scenes)
+        if "parity" in args.parts:
+            from train.data import load_split, subsample
 
-        runs: dict[str, list[dict]] = {}
-        # One stamped clip per camera rate, shared by every stream (each is 65-130 MB to write).
-        cameras = {fps: face_camera(Path(scratch) / f"stamped-{fps}.y4m", fps, stamped=True) for fps in CAMERA_FPS}
-        # The server's Live also over HTTP/2, as a deployed app's HTTPS front end serves it: over
-        # HTTP/1.1 (app.py's own server) the browser holds at most six connections to the app.
-        with running_app() as app, running_app(http2=True) as app_http2:
-            conditions = [(fps, 0) for fps in CAMERA_FPS] + [(30, latency) for latency in LATENCIES_MS[1:]]
-            # Each mode: the app that serves it, and the Live it runs there.
-            modes = {"device": (app, "device"), "server": (app, "server"), "server over HTTP/2": (app_http2, "server")}
-            for _ in tqdm(range(args.rounds), desc="live rounds", unit="round"):
-                for fps, latency in conditions:
-                    chosen = {**modes, "idle": (app, "idle")} if (fps, latency) == (30, 0) else modes
-                    for mode, (served, live) in chosen.items():
-                        key = f"{mode}, camera {fps} frames/s, {latency} ms added"
-                        clip = cameras[fps]
-                        run = live_run(playwright, served.url, served.pid, live, clip, fps, latency, args.seconds)
-                        runs.setdefault(key, []).append(run)
-    report["live"] = {
-        key: {
-            **{name: statistics.median(r[name] for r in rs) for name in rs[0] if all(r[name] is not None for r in rs)},
-            "runs": rs,
-        }
-        for key, rs in runs.items()
-    }
+            validation = subsample(load_split(ROOT.parent / "shared" / "data" / "fer2013.zip", "validation"), 300)
+            scenes = [Image.open(path).convert("RGB") for path in sorted((ROOT / "examples").glob("*.jpg"))]
+            scenes += validation_scenes(validation.images, args.scenes)
+            report.update(parity_and_inference(playwright, site, camera, scenes, args.seconds))
+            report["inference_ms_threaded_cross_origin_isolated"] = threaded_inference(playwright, site, camera, scenes)
+        if "first-frame" in args.parts:
+            report["first_labelled_frame_static_page"] = first_labelled_frames(
+                playwright, sites, camera, Path(scratch), args.visitors
+            )
+        if "static-live" in args.parts:
+            report["live_static_page"] = static_page_live(playwright, sites, camera, args.rounds, args.seconds)
+        if "app-live" in args.parts:
+            report["live"] = app_live(playwright, Path(scratch), args.rounds, args.seconds)
     write_report(report, args.out)
 
 
