@@ -15,9 +15,12 @@ if TYPE_CHECKING:
 RATE_WINDOW = 20  # frames the shown rate is averaged over
 PANEL_EVERY_S = 0.2  # the panel and rate are redrawn at most this often
 DETECT_EVERY = 2  # faces are detected and classified on every second frame, and held on the one between
-# Every eighth analysis looks at the whole frame for faces that came into view; the others look
-# only around the faces followed (fer.pipeline.regions says why).
-WHOLE_LOOK_EVERY = 8
+# Every sixteenth analysis looks at the whole frame for faces that came into view; the others look
+# only around the faces followed (fer.pipeline.regions says why). A whole look holds the labels
+# several times longer than a look around the faces, so on the device fewer of them keep the labels
+# younger; a face lost from its region is looked for in the whole frame at once all the same
+# (docs/benchmarks.md, "Looking around the faces it follows").
+WHOLE_LOOK_EVERY = 16
 # The Start button's script, for the page's #webcam: one click for what Gradio's webcam needs
 # two (allow the camera, then record). scripts/bench_live.py's no-op page starts the same way.
 START_LIVE_JS = """async () => {

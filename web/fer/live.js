@@ -14,7 +14,7 @@ import { DeviceError } from "./runtime.js";
 
 const DETECT_EVERY = 2; // fer.pipeline.live.DETECT_EVERY
 const RATE_WINDOW = 20; // fer.pipeline.live.RATE_WINDOW
-const WHOLE_LOOK_EVERY = 8; // fer.pipeline.live.WHOLE_LOOK_EVERY
+const WHOLE_LOOK_EVERY = 16; // fer.pipeline.live.WHOLE_LOOK_EVERY
 const CAMERA = { video: { width: 320, height: 240 }, audio: false };
 
 /** One sentence for why the camera could not be opened. */
