@@ -55,8 +55,8 @@ def analyse_frame(frame: np.ndarray | None, live: LiveState | None, model: str |
 
 def detect_keyframe(image: Image.Image, live: LiveState, chosen: Predictor) -> Keyframe:
     """Detect and classify ``image``'s faces (around the faces followed, or in the whole frame:
-    ``LiveState.look``), follow them in ``live``'s tracker (a frame without
-    faces does not age its people), and keep them there as the stream's keyframe."""
+    ``LiveState.look``), follow them in ``live``'s tracker (a frame without faces does not age its
+    people), and keep them there as the stream's keyframe."""
     regions = live.look(image.size)
     looking = chosen if regions is None else chosen.with_detector(RegionDetector(chosen.detector, regions))
     faces = [face for face in looking.predict(image) if face.detected]

@@ -2,7 +2,7 @@
 
 Why: on the visitor's device, CenterFace over a whole 320 px frame is most of an analysis, and
 the labels on screen are as old as one analysis and part of the next. A region twice a face's
-size costs a fraction of the whole frame (docs/benchmarks.md, "Live looks around the faces it
+size costs a fraction of the whole frame (docs/benchmarks.md, "Looking around the faces it
 follows"), so the labels come back several times sooner. Live still looks at the whole frame
 every few analyses for faces that have come into view (``fer.pipeline.live.LiveState.look``).
 The browser's twin is ``detectInRegions`` in web/fer/analyser.js.

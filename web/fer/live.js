@@ -1,12 +1,11 @@
 // Live on the device: the webcam at the camera's rate, every face tracked and labelled in this
 // browser, no frame sent anywhere. The rhythm of the server's Live (fer.pipeline.live): faces are
-// detected and classified at most every second frame and their boxes held on the frames between,
-// they are looked for only around the faces last found with a look at the whole frame every few
-// analyses (fer.pipeline.regions), and each person's scores are smoothed by fer.pipeline.tracking's
-// FaceTracker. The models run in
-// a worker, so every camera frame is drawn while the last one is analysed; a slow device labels
-// fewer frames afresh, never shows fewer frames. The camera may start before the models have
-// loaded: its frames are drawn bare until the first analysis.
+// detected and classified at most every second frame and their boxes held on the frames between;
+// they are looked for only around the faces last found, with a look at the whole frame every few
+// analyses (fer.pipeline.regions); and each person's scores are smoothed by fer.pipeline.tracking's
+// FaceTracker. The models run in a worker, so every camera frame is drawn while the last one is
+// analysed; a slow device labels fewer frames afresh, never shows fewer frames. The camera may
+// start before the models have loaded: its frames are drawn bare until the first analysis.
 
 import { drawFaces } from "./draw.js";
 import { FaceTracker, LIVE_DETECTION_SIDE, regionCost, regionsAround } from "./pipeline.js";
@@ -146,7 +145,8 @@ export class DeviceLive {
       scores: Object.fromEntries(Object.keys(face.scores).map((label, j) => [label, tracks[i].scores[j]])),
       uncertain: Math.max(...tracks[i].scores) < threshold,
     }));
-    this.keyframe = { width: imageData.width, height: imageData.height, faces: steady, people: tracks.map((t) => t.id), captured };
+    const { width, height } = imageData;
+    this.keyframe = { width, height, faces: steady, people: tracks.map((t) => t.id), captured };
     this.stats.detections += 1;
     this.trace?.push({ frame: imageData, people: this.keyframe.people, faces: steady, lookedFor: this.lookedFor });
   }
