@@ -84,6 +84,16 @@ def validation_sample(data_path: Path, count: int):
     return faces, round(float(direct.mean()), 4)
 
 
+def face_in_scene(face: np.ndarray, scene: tuple[int, int], face_side: int, rng: np.random.Generator) -> Image.Image:
+    """A FER2013 face scaled to ``face_side`` px and pasted at a random place into a ``scene``
+    (width, height) of one random flat colour."""
+    width, height = scene
+    background = Image.new("RGB", scene, tuple(int(v) for v in rng.integers(60, 200, 3)))
+    corner = int(rng.integers(0, width - face_side)), int(rng.integers(0, height - face_side))
+    background.paste(Image.fromarray(face).resize((face_side, face_side), Image.BICUBIC).convert("RGB"), corner)
+    return background
+
+
 def bench_sides_on_validation_faces(
     faces,
     detectors: dict[str, CenterFaceDetector],
@@ -104,14 +114,7 @@ def bench_sides_on_validation_faces(
     width, height = scene
     report = {"scene": f"{width}x{height}"}
     for face_side in face_sides:
-        scenes = []
-        for image in faces.images:
-            background = Image.new("RGB", scene, tuple(int(v) for v in rng.integers(60, 200, 3)))
-            corner = int(rng.integers(0, width - face_side)), int(rng.integers(0, height - face_side))
-            background.paste(
-                Image.fromarray(image).resize((face_side, face_side), Image.BICUBIC).convert("RGB"), corner
-            )
-            scenes.append(background)
+        scenes = [face_in_scene(image, scene, face_side, rng) for image in faces.images]
         tops = {
             key: [in_use.with_detector(detector).predict(one)[0] for one in scenes]
             for key, detector in detectors.items()
