@@ -134,6 +134,15 @@ class BlazeFaceDetector:
         self.threshold, self.iou_threshold = threshold, iou_threshold
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
+        faces = []
+        for box, score, points in self.detections(rgb):
+            eyes_nose_mouth = points[[0, 1, 2, 3, 3]].astype(np.float32)
+            faces.append(Face(box, score, eyes_nose_mouth))
+        return faces
+
+    def detections(self, rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], float, np.ndarray]]:
+        """Each face as (box, score, its six key points: eyes, nose tip, mouth centre, ears) in
+        ``rgb``'s pixels, after NMS."""
         height, width, side = *rgb.shape[:2], self.side
         scale = side / max(width, height)
         resized = round(width * scale), round(height * scale)
@@ -149,12 +158,11 @@ class BlazeFaceDetector:
         boxes = np.stack([x - raw[:, 2] / 2, y - raw[:, 3] / 2, x + raw[:, 2] / 2, y + raw[:, 3] / 2], 1) * side
         boxes = (boxes - [left, top, left, top]) / scale
         points = ((raw[:, 4:16].reshape(-1, 6, 2) + centre[:, None]) * side - [left, top]) / scale
-        faces = []
+        found = []
         for i in nms(boxes, scores[keep], self.iou_threshold):
             x0, y0, x1, y1 = (float(v) for v in boxes[i])
-            eyes_nose_mouth = points[i, [0, 1, 2, 3, 3]].astype(np.float32)
-            faces.append(Face((x0, y0, x1 - x0, y1 - y0), float(scores[keep][i]), eyes_nose_mouth))
-        return faces
+            found.append(((x0, y0, x1 - x0, y1 - y0), float(scores[keep][i]), points[i]))
+        return found
 
 
 TIME_IN_PAGE = """async ({ models, calls }) => {
