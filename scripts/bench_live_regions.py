@@ -139,6 +139,18 @@ def compare(regions: list, whole: list) -> dict:
     }
 
 
+def shares(totals: dict) -> dict:
+    """``compare``'s counts added up over clips, as shares of the whole-frame looks' faces."""
+    faces = max(totals["whole_frame_faces"], 1)
+    return {
+        "kept_share": round(totals["kept"] / faces, 3),
+        "extra_share": round(totals["extra"] / faces, 3),
+        "same_top_label_share": round(totals["same_top_label"] / max(totals["kept"], 1), 3),
+        "people_numbered": totals["people_numbered"],
+        "people_numbered_whole_frame": totals["people_numbered_whole_frame"],
+    }
+
+
 def both_ways(predictor: Predictor, frames: list[Image.Image]) -> dict:
     """``compare`` of Live as served against Live looking at the whole frame every time, with the
     detector's milliseconds an analysis each way."""
@@ -225,13 +237,7 @@ def main() -> None:
             for key, value in result.items():
                 totals[key] = totals.get(key, 0) + value
             print(f"{name} at {speed} px: {result}", flush=True)
-        faces = max(totals["whole_frame_faces"], 1)
-        report["by_speed"][f"{speed}px_an_analysis"] = {
-            "kept_share": round(totals["kept"] / faces, 3),
-            "extra_share": round(totals["extra"] / faces, 3),
-            "same_top_label_share": round(totals["same_top_label"] / max(totals["kept"], 1), 3),
-            "people_numbered": totals["people_numbered"],
-            "people_numbered_whole_frame": totals["people_numbered_whole_frame"],
+        report["by_speed"][f"{speed}px_an_analysis"] = shares(totals) | {
             "detector_ms_regions": round(totals["detector_ms_regions"] / len(scenes), 2),
             "detector_ms_whole": round(totals["detector_ms_whole"] / len(scenes), 2),
         }

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from app_bench.common import median_ms  # noqa: E402
 from app_bench.detector_sides import face_in_scene, validation_sample  # noqa: E402
 from bench_light_detector import SHORT_RANGE, BlazeFaceDetector, blazeface_onnx, chromium_ms  # noqa: E402
-from bench_live_regions import FRAME, SPEEDS, both_ways, clip, panoramas  # noqa: E402
+from bench_live_regions import FRAME, SPEEDS, both_ways, clip, panoramas, shares  # noqa: E402
 
 from fer.model.labels import CLASS_NAMES  # noqa: E402
 from fer.pipeline.faces import CenterFaceDetector, Face  # noqa: E402
@@ -211,14 +211,7 @@ def moving_clips(predictor: Predictor, analyses: int) -> dict:
             report["clips"][f"{name}_{speed}px"] = {k: v for k, v in result.items() if not k.startswith("detector_ms")}
             for key, value in result.items():
                 totals[key] = totals.get(key, 0) + value
-        faces = max(totals["whole_frame_faces"], 1)
-        report[f"{speed}px_an_analysis"] = {
-            "kept_share": round(totals["kept"] / faces, 3),
-            "extra_share": round(totals["extra"] / faces, 3),
-            "same_top_label_share": round(totals["same_top_label"] / max(totals["kept"], 1), 3),
-            "people_numbered": totals["people_numbered"],
-            "people_numbered_whole_frame": totals["people_numbered_whole_frame"],
-        }
+        report[f"{speed}px_an_analysis"] = shares(totals)
         print(f"moving clips at {speed} px: {report[f'{speed}px_an_analysis']}", flush=True)
     return report
 
