@@ -139,6 +139,20 @@ def compare(regions: list, whole: list) -> dict:
     }
 
 
+def clips_at_speed(
+    predictor: Predictor, scenes: dict[str, Image.Image], speed: int, analyses: int
+) -> tuple[dict[str, dict], dict]:
+    """``both_ways`` on each scene's clip at ``speed`` px an analysis: the results by clip, and their sums."""
+    results: dict[str, dict] = {}
+    totals: dict = {}
+    for name, panorama in scenes.items():
+        result = results[f"{name}_{speed}px"] = both_ways(predictor, clip(panorama, speed, analyses))
+        for key, value in result.items():
+            totals[key] = totals.get(key, 0) + value
+        print(f"{name} at {speed} px: {result}", flush=True)
+    return results, totals
+
+
 def shares(totals: dict) -> dict:
     """``compare``'s counts added up over clips, as shares of the whole-frame looks' faces."""
     faces = max(totals["whole_frame_faces"], 1)
@@ -230,13 +244,8 @@ def main() -> None:
         report["validation_faces"] = accuracy_on_validation_faces(predictor, args.faces, VALIDATION_FACE_SIDES)
     scenes = panoramas()
     for speed in SPEEDS:
-        totals: dict = {}
-        for name, panorama in scenes.items():
-            result = both_ways(predictor, clip(panorama, speed, args.analyses))
-            report["clips"][f"{name}_{speed}px"] = {k: round(v, 2) for k, v in result.items()}
-            for key, value in result.items():
-                totals[key] = totals.get(key, 0) + value
-            print(f"{name} at {speed} px: {result}", flush=True)
+        results, totals = clips_at_speed(predictor, scenes, speed, args.analyses)
+        report["clips"].update({name: {k: round(v, 2) for k, v in result.items()} for name, result in results.items()})
         report["by_speed"][f"{speed}px_an_analysis"] = shares(totals) | {
             "detector_ms_regions": round(totals["detector_ms_regions"] / len(scenes), 2),
             "detector_ms_whole": round(totals["detector_ms_whole"] / len(scenes), 2),

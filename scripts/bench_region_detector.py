@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from app_bench.common import median_ms  # noqa: E402
 from app_bench.detector_sides import face_in_scene, validation_sample  # noqa: E402
 from bench_light_detector import SHORT_RANGE, BlazeFaceDetector, blazeface_onnx, chromium_ms  # noqa: E402
-from bench_live_regions import FRAME, SPEEDS, both_ways, clip, panoramas, shares  # noqa: E402
+from bench_live_regions import FRAME, SPEEDS, clips_at_speed, panoramas, shares  # noqa: E402
 
 from fer.model.labels import CLASS_NAMES  # noqa: E402
 from fer.pipeline.faces import CenterFaceDetector, Face  # noqa: E402
@@ -205,12 +205,9 @@ def moving_clips(predictor: Predictor, analyses: int) -> dict:
     scenes = panoramas()
     report: dict = {"clips": {}}
     for speed in SPEEDS:
-        totals: dict = {}
-        for name, panorama in scenes.items():
-            result = both_ways(predictor, clip(panorama, speed, analyses))
-            report["clips"][f"{name}_{speed}px"] = {k: v for k, v in result.items() if not k.startswith("detector_ms")}
-            for key, value in result.items():
-                totals[key] = totals.get(key, 0) + value
+        results, totals = clips_at_speed(predictor, scenes, speed, analyses)
+        for name, result in results.items():
+            report["clips"][name] = {k: v for k, v in result.items() if not k.startswith("detector_ms")}
         report[f"{speed}px_an_analysis"] = shares(totals)
         print(f"moving clips at {speed} px: {report[f'{speed}px_an_analysis']}", flush=True)
     return report
@@ -235,7 +232,10 @@ def main() -> None:
     parser.add_argument("--out", type=writable_file_argument, default=ROOT / "bench" / "region_detector.json")
     parser.add_argument("--faces", type=int, default=800, help="FER2013 validation faces per face size")
     parser.add_argument(
-        "--fit-faces", type=int, default=1000, help="FER2013 training faces per size, for the eyes' map"
+        "--fit-faces",
+        type=int,
+        default=1000,
+        help="FER2013 training faces per size, for the map to CenterFace's eyes and box",
     )
     parser.add_argument("--analyses", type=int, default=64, help="analyses a moving clip")
     parser.add_argument("--repeats", type=int, default=100, help="timed calls a round, natively")
