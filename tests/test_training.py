@@ -71,8 +71,12 @@ def read_jsonl(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def trained_run(fer_zip, tmp_path_factory) -> Path:
+    """Trained through the command's own cli(), in this process: the command as a process is
+    tested by every run started below (and conftest's tiny_run)."""
+    from train.train import cli
+
     out = tmp_path_factory.mktemp("runs") / "learn"
-    run_train("--data", str(fer_zip), "--out", str(out), *LEARN_FLAGS)
+    assert cli(["--no-progress", "--data", str(fer_zip), "--out", str(out), *LEARN_FLAGS]) == 0
     return out
 
 
