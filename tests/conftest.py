@@ -36,6 +36,12 @@ TINY_RUN_FLAGS = [
 ]
 
 
+# A small run with every part a resume must restore (EMA updated every second step, channels_last),
+# three epochs of 32 steps: an interrupted run of it, resumed, must end as resume_reference did.
+RESUME_FLAGS = ["--model", "fernet_t", "--epochs", "3", "--train-subset", "2048", "--val-subset", "512",
+                "--batch-size", "64", "--ema", "--ema-every", "2", "--seed", "1", "--channels-last"]  # fmt: skip
+
+
 def train_in_process(capsys: pytest.CaptureFixture, *flags: str) -> tuple[int, str, str]:
     """``python -m train.train --no-progress FLAGS`` run in this process, through the command line's
     own ``cli()``: the same code and messages without paying Python's and torch's start-up again.
@@ -101,6 +107,17 @@ def tiny_run(fer_zip, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "run"
     cmd = [sys.executable, "-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(out)]
     result = subprocess.run([*cmd, *TINY_RUN_FLAGS], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def resume_reference(fer_zip, tmp_path_factory) -> Path:
+    """RESUME_FLAGS run uninterrupted, as its own process: the killed and the stopped runs'
+    reference, trained once for both."""
+    out = tmp_path_factory.mktemp("resume") / "reference"
+    cmd = [sys.executable, "-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(out)]
+    result = subprocess.run([*cmd, *RESUME_FLAGS], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return out
 

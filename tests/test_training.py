@@ -19,7 +19,7 @@ import torch
 from fer.model.inference import class_probabilities
 from fer.model.labels import NUM_CLASSES
 from fer.model.preprocess import Preprocess
-from tests.conftest import ROOT, TINY_RUN_FLAGS, train_in_process
+from tests.conftest import RESUME_FLAGS, ROOT, TINY_RUN_FLAGS, train_in_process
 from train.data import load_split
 
 pytestmark = pytest.mark.slow
@@ -155,29 +155,9 @@ def test_existing_run_is_not_overwritten_without_resume(trained_run, fer_zip, ca
     assert (trained_run / "model.safetensors").read_bytes() == weights
 
 
-# Three epochs of 32 steps: a kill lands well inside the second, whatever the machine's speed.
-RESUME_FLAGS = [
-    "--model",
-    "fernet_t",
-    "--epochs",
-    "3",
-    "--train-subset",
-    "2048",
-    "--val-subset",
-    "800",
-    "--batch-size",
-    "64",
-    "--ema",
-    "--seed",
-    "1",
-    "--save-every",
-    "1",
-]
-
-
-def test_run_killed_mid_epoch_resumes_with_nothing_lost(fer_zip, tmp_path):
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    run_train("--data", str(fer_zip), "--out", str(reference), *RESUME_FLAGS)
+def test_run_killed_mid_epoch_resumes_with_nothing_lost(fer_zip, resume_reference, tmp_path):
+    """Killed in its second epoch (of three), with its state saved after every epoch."""
+    reference, killed = resume_reference, tmp_path / "killed"
 
     cmd = [
         sys.executable,
@@ -189,6 +169,8 @@ def test_run_killed_mid_epoch_resumes_with_nothing_lost(fer_zip, tmp_path):
         "--out",
         str(killed),
         *RESUME_FLAGS,
+        "--save-every",
+        "1",
     ]
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
