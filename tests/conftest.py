@@ -100,26 +100,27 @@ def validation_faces(fer_zip) -> np.ndarray:
     return subsample(load_split(fer_zip, "validation", progress=False), 300).images
 
 
+def train_as_process(fer_zip: Path, out: Path, *flags: str) -> Path:
+    """``python -m train.train --no-progress --data FER_ZIP --out OUT FLAGS`` as its own process,
+    which must succeed; returns ``out``."""
+    cmd = [sys.executable, "-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(out)]
+    result = subprocess.run([*cmd, *flags], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_run(fer_zip, tmp_path_factory) -> Path:
     """One tiny real run (TINY_RUN_FLAGS, seed 0), trained once for every test that needs some
     checkpoint. A test that writes into a run (resumes it, pushes it) copies it first."""
-    out = tmp_path_factory.mktemp("tiny") / "run"
-    cmd = [sys.executable, "-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(out)]
-    result = subprocess.run([*cmd, *TINY_RUN_FLAGS], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out
+    return train_as_process(fer_zip, tmp_path_factory.mktemp("tiny") / "run", *TINY_RUN_FLAGS)
 
 
 @pytest.fixture(scope="session")
 def resume_reference(fer_zip, tmp_path_factory) -> Path:
     """RESUME_FLAGS run uninterrupted, as its own process: the killed and the stopped runs'
     reference, trained once for both."""
-    out = tmp_path_factory.mktemp("resume") / "reference"
-    cmd = [sys.executable, "-m", "train.train", "--no-progress", "--data", str(fer_zip), "--out", str(out)]
-    result = subprocess.run([*cmd, *RESUME_FLAGS], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out
+    return train_as_process(fer_zip, tmp_path_factory.mktemp("resume") / "reference", *RESUME_FLAGS)
 
 
 def face_png(seed: int, size: int = 48, mode: str = "L") -> bytes:
