@@ -19,6 +19,7 @@ from fer.app import about, api, device_live, limits, live, photo, video
 from fer.app.blocks import CallCheckedBlocks
 from fer.app.examples import EXAMPLE_CAPTIONS, EXAMPLES, VIDEO_EXAMPLE_CAPTIONS, show_examples
 from fer.app.image_input import refuse_unreadable_in_one_sentence
+from fer.app.isolation import isolation_app_kwargs
 from fer.app.served import served_models
 from fer.pipeline.live import START_LIVE_JS
 from fer.pipeline.video import MAX_VIDEO_S
@@ -224,7 +225,13 @@ with CallCheckedBlocks(
 # (gr.mount_gradio_app). show_error=False: the page shows our gr.Error sentences, never the text
 # of an unexpected exception (which can name server paths); those go to the log instead.
 QUEUE_OPTIONS = {"max_size": limits.QUEUE_SIZE, "default_concurrency_limit": 2}
-SERVE_OPTIONS = {"show_error": False, "css": PAGE_CSS, **limits.launch_options()}
+# Served cross-origin isolated, so device Live's models may use several threads (fer.app.isolation).
+SERVE_OPTIONS = {
+    "show_error": False,
+    "css": PAGE_CSS,
+    "app_kwargs": isolation_app_kwargs(),
+    **limits.launch_options(),
+}
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")

@@ -72,7 +72,8 @@ def test_the_page_served_over_http2_answers_as_app_py_serves_it(client):
     photo = handle_file(str(ROOT / "examples" / "four_faces.jpg"))
     with running_app(http2=True) as server:
         with httpx.Client(http2=True, verify=server.ssl_context) as http:
-            assert http.get(server.url).http_version == "HTTP/2"
+            page = http.get(server.url)
+        assert page.http_version == "HTTP/2" and page.headers["cross-origin-embedder-policy"] == "credentialless"
         over_http2 = Client(server.url, verbose=False, ssl_verify=False).predict(photo, 2, api_name="/predict")
     assert over_http2 == client.predict(photo, 2, api_name="/predict")
 
@@ -271,6 +272,16 @@ def test_a_path_that_was_never_uploaded_is_refused_in_one_logged_line(app_server
     new_lines = app_server.log()[logged_before:]
     assert "refused a file path: it was not uploaded to this app" in new_lines
     assert "Traceback" not in new_lines and "passwd" not in new_lines
+
+
+def test_the_page_and_device_lives_scripts_are_served_cross_origin_isolated(app_server):
+    """COOP and COEP on every response, so device Live's models may use threads (fer.app.isolation);
+    credentialless, so cross-origin images linked from the page still load."""
+    worker = app_server.url + "gradio_api/file=" + str(ROOT / "web" / "fer" / "worker.js")
+    for url in (app_server.url, worker):
+        with urllib.request.urlopen(url) as response:
+            assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+            assert response.headers["Cross-Origin-Embedder-Policy"] == "credentialless"
 
 
 @pytest.mark.parametrize("path", ["monitoring", "monitoring/summary"])

@@ -82,7 +82,7 @@ export async function loadRuntime(runtime) {
   }
   handOver(ort, compiled);
   // Threads need SharedArrayBuffer, which only a cross-origin isolated page has (the static Space
-  // sends the headers for it; the Gradio app does not, and runs one thread).
+  // and the Gradio app send the headers for it; a page framed by one that is not isolated runs one thread).
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
