@@ -169,11 +169,13 @@ def needs_local_runtime() -> None:
 
 def test_live_runs_on_the_device_by_default_and_sends_the_server_no_frame(playwright, app_server, tmp_path):
     """The Live tab labels the fake camera's face in the browser: frames shown at the camera's rate,
-    a person numbered, and no request to the server while it runs."""
+    a person numbered, and no request to the server while it runs. The page is cross-origin
+    isolated, so the models may use threads, and each analysis's labels are drawn as they come."""
     needs_local_runtime()
     with launch(playwright, face_camera(tmp_path / "face.y4m")) as browser:
         page = browser.new_context(permissions=["camera"]).new_page()
         page.goto(app_server.url, wait_until="domcontentloaded")
+        assert page.evaluate("() => crossOriginIsolated")
         page.get_by_role("tab", name="Live").click()
         assert page.locator("#live-mode input:checked").get_attribute("value") == "On this device"
         page.locator(".fer-status").get_by_text("never leave your browser").wait_for(timeout=60_000)
@@ -185,6 +187,11 @@ def test_live_runs_on_the_device_by_default_and_sends_the_server_no_frame(playwr
         page.wait_for_timeout(2000)
         assert page.evaluate("() => window.ferDeviceLive.stats.shown.length") - shown_before >= 20  # frames keep coming
         assert sent == []  # not one frame, nor anything else, went to the server
+        # a paint per camera frame, and one more per analysis: its labels on the frame on screen
+        shown, painted, analyses = page.evaluate(
+            "() => { const s = window.ferDeviceLive.stats; return [s.shown.length, s.painted.length, s.detections]; }"
+        )
+        assert painted == shown + analyses and analyses > 0
         page.locator(".fer-panel").get_by_text("Person 1").wait_for(timeout=10_000)
         assert page.locator(".fer-rate").inner_text().endswith("frames/s labelled on this device")
         page.screenshot(path=str(ARTIFACTS / "browser-live-device.png"))

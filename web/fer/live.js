@@ -4,7 +4,8 @@
 // they are looked for only around the faces last found, with a look at the whole frame every few
 // analyses (fer.pipeline.regions); and each person's scores are smoothed by fer.pipeline.tracking's
 // FaceTracker. The models run in a worker, so every camera frame is drawn while the last one is
-// analysed; a slow device labels fewer frames afresh, never shows fewer frames. The camera may
+// analysed; a slow device labels fewer frames afresh, never shows fewer frames. New labels are
+// drawn on the frame on screen as soon as they come, not a camera frame later. The camera may
 // start before the models have loaded: its frames are drawn bare until the first analysis.
 
 import { drawFaces } from "./draw.js";
@@ -48,7 +49,9 @@ export class DeviceLive {
     this.sinceDetection = DETECT_EVERY;
     this.sinceWholeLook = 0;
     this.lookedFor = 0;
-    this.stats = { shown: [], frameLag: [], labelAge: [], detections: 0 };
+    // shown: camera frames drawn; labelAge: their labels' age; painted: [time, labels' capture]
+    // at every paint, camera frame or new labels, from which the age on screen over time is read.
+    this.stats = { shown: [], frameLag: [], labelAge: [], painted: [], detections: 0 };
   }
 
   /** Open the camera and label its frames until stop(); DeviceError with one sentence if it cannot.
@@ -149,18 +152,27 @@ export class DeviceLive {
     this.keyframe = { width, height, faces: steady, people: tracks.map((t) => t.id), captured };
     this.stats.detections += 1;
     this.trace?.push({ frame: imageData, people: this.keyframe.people, faces: steady, lookedFor: this.lookedFor });
+    if (this.running && this.scratch.canvas.width === width) this.paint();
   }
 
-  /** The frame just drawn to the scratch canvas, with the held faces, on the page. */
+  /** The camera frame just drawn to the scratch canvas, with the held faces, on the page. */
   show(captured) {
-    drawFaces(this.drawFrame(), this.keyframe.faces, this.keyframe.people);
-    const shown = performance.now();
+    const shown = this.paint();
     const stats = this.stats;
     stats.shown.push(shown);
     stats.frameLag.push(shown - captured);
     stats.labelAge.push(shown - this.keyframe.captured);
     if (stats.shown.length > 1000) for (const key of ["shown", "frameLag", "labelAge"]) stats[key] = stats[key].slice(-500);
+  }
+
+  /** The frame on the scratch canvas with the held faces, on the page; returns when. */
+  paint() {
+    drawFaces(this.drawFrame(), this.keyframe.faces, this.keyframe.people);
+    const painted = performance.now();
+    this.stats.painted.push([painted, this.keyframe.captured]);
+    if (this.stats.painted.length > 2000) this.stats.painted = this.stats.painted.slice(-1000);
     this.view.onFrame?.(this.keyframe, this.rate());
+    return painted;
   }
 
   /** The frame on the scratch canvas, bare, on the page; its context, to draw the faces on. */
