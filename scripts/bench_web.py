@@ -7,15 +7,19 @@
   validation faces pasted into 640x480 scenes: box gaps, score gaps end to end, and score gaps when
   both are given the same detections (which isolates the port from the detector's int8 arithmetic).
 - **Inference:** the browser's milliseconds per call of the detector (640 px photos, 320 px Live)
-  and of the classifier, single-threaded WebAssembly (the page is not cross-origin isolated).
-- **Live, device against server,** in the app, taking turns in the same run, with fake 30 and 60
-  frames/s cameras, without and with Chromium's own latency emulation (50 and 150 ms): labelled
-  frames shown per second, lag, and the server's CPU per minute of Live. The server's Live is
+  and of the classifier, single-threaded WebAssembly (the page served without cross-origin
+  isolation), then multi-threaded (served with it).
+- **Live, device against server,** in the app, taking turns in the same run (the device also on
+  one thread: its page served without the cross-origin isolation that gives its models threads),
+  with fake 30 and 60 frames/s cameras, without and with Chromium's own latency emulation (50 and
+  150 ms): labelled frames shown per second, lag, and the server's CPU per minute of Live. The server's Live is
   measured twice: as ``python app.py`` serves it (HTTP/1.1), and over HTTPS and HTTP/2
   (``tests/http2_app.py``), as a deployed app's front end serves it. The camera's frames carry
   their number (``tests/chromium.py``'s stamped clip), so the server mode's lag is read from the
   frame it shows against the frame the camera is at; the device draws each camera frame at once,
-  so its lag is the age of the labels it draws (capture of the analysed frame to display).
+  so its lag is the age of the labels it draws (capture of the analysed frame to display): the
+  median over the camera frames drawn, and the mean over time of the labels on screen, which the
+  device redraws on the frame shown as soon as they come.
 - **First labelled frame** after page load on the static page, cold and warm cache, and the bytes
   transferred; with ``--against REV``, the page of that commit taking turns with this one.
 - **Live on the static page**: frames shown, analyses a second and the age of the labels drawn;
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import shutil
 import statistics
 import subprocess
@@ -57,6 +62,15 @@ from train.bench import write_report  # noqa: E402
 CAMERA_FPS = (30, 60)
 PARTS = ("parity", "first-frame", "static-live", "app-live")
 LATENCIES_MS = (0, 50, 150)
+
+
+def machine() -> str:
+    """This machine in words: runs on different CPUs differ several times over, so each report names its own."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    cpu = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "CPU")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{os.cpu_count()} cores ({cpu}, {vector}), headless Debian Chromium, WebAssembly with SIMD"
 
 
 def percentiles(values: list[float]) -> dict:
@@ -97,6 +111,17 @@ def parity(page, scenes: list[Image.Image]) -> dict:
         "uncertain_marks_agree": round(float(np.mean(uncertain_agree)), 4),
         "score_gap_given_the_same_detections": percentiles(same_detection_gaps),
     }
+
+
+def age_on_screen_ms(stats: dict) -> float | None:
+    """The age of the labels on screen averaged over time, from each paint's [time, the labels'
+    capture time] (``painted``): between two paints the labels of the first grow older on screen.
+    A page that does not record its paints (an older page's) painted only camera frames: those."""
+    painted = stats.get("painted") or [[t, t - age] for t, age in zip(stats["shownAt"], stats["ages"])]
+    if len(painted) < 2:
+        return None
+    spans = [(later[0] - now[0], (now[0] + later[0]) / 2 - now[1]) for now, later in zip(painted, painted[1:])]
+    return round(sum(span * age for span, age in spans) / sum(span for span, _ in spans), 1)
 
 
 def first_labelled_frame(playwright, url: str, camera: tuple[str, ...], profile: Path, warm_visits: int) -> dict:
@@ -234,14 +259,26 @@ SERVER_LAG_JS = """(period) => {
 }""".replace("STAMP", STAMP_JS)
 
 
+def without_isolation(route) -> None:
+    """The app's page as served, less the headers that isolate it (``fer.app.isolation``): the page,
+    and so its models, then run on one thread, as before the app sent them."""
+    response = route.fetch()
+    headers = {k: v for k, v in response.headers.items() if not k.startswith("cross-origin-")}
+    route.fulfill(response=response, headers=headers)
+
+
 def live_run(
     playwright, url: str, server_pid: int, mode: str, camera: tuple[str, ...], fps: int, latency_ms: int, seconds: float
 ) -> dict:
     """One Live stream in the app, on the device or the server (or none, ``idle``), from ``camera``
-    (a stamped clip at ``fps``): frames shown per second, lag, server CPU."""
+    (a stamped clip at ``fps``): frames shown per second, lag, server CPU. ``device, one thread``
+    is device Live on the page served without cross-origin isolation."""
     https = url.startswith("https:")  # the HTTP/2 app's certificate is from a throwaway authority
     browser = launch(playwright, (*camera, "--ignore-certificate-errors") if https else camera)
     page = browser.new_context(permissions=["camera"]).new_page()
+    if mode == "device, one thread":
+        page.route(url, without_isolation)  # the page itself: its workers take its isolation
+        mode = "device"
     if latency_ms:
         session = page.context.new_cdp_session(page)
         session.send("Network.enable")
@@ -260,8 +297,11 @@ def live_run(
         page.locator("#start-live").click()
         page.locator("#live-output img").wait_for(timeout=60_000)
     time.sleep(2)  # settle
-    if mode == "device":
-        page.evaluate("() => window.ferDeviceLive.reset()")
+    if mode == "device":  # the worker's analyses so far, to time those of the stream measured
+        analysed_before = page.evaluate(
+            "async () => { const live = window.ferDeviceLive; live.reset(); "
+            "return (await live.analyser.timings()).analysis.length; }"
+        )
     elif mode == "server":
         page.evaluate(SERVER_LAG_JS, fps * STAMPED_CLIP_S)
     cpu_before, browser_before, start = cpu_s([server_pid]), cpu_s(chromium_pids()), time.perf_counter()
@@ -269,9 +309,12 @@ def live_run(
     if mode == "device":
         stats = page.evaluate(
             "() => { const s = window.ferDeviceLive.stats; "
-            "return { shown: s.shown.length, lag: s.labelAge, detections: s.detections }; }"
+            "return { shown: s.shown.length, shownAt: s.shown, ages: s.labelAge, painted: s.painted, "
+            "detections: s.detections }; }"
         )
-        lags = stats["lag"]
+        analyses = page.evaluate("async () => (await window.ferDeviceLive.analyser.timings()).analysis")
+        analyses = analyses[analysed_before:]
+        lags = stats["ages"]
     elif mode == "idle":
         stats, lags = {"shown": 0}, []
     else:
@@ -289,6 +332,10 @@ def live_run(
     }
     if mode == "device":
         run["labelled_afresh_per_s"] = round(stats["detections"] / elapsed, 2)
+        run["label_age_on_screen_ms_mean"] = age_on_screen_ms(stats)
+        # inference in the worker, pixels in to scores out: per analysis, and spread over the frames shown
+        run["inference_ms_per_analysis_median"] = round(statistics.median(analyses), 1)
+        run["inference_ms_per_frame_shown"] = round(sum(analyses) / max(1, stats["shown"]), 1)
     return run
 
 
@@ -335,8 +382,8 @@ def static_page_live(playwright, sites: dict[str, Path], camera: tuple[str, ...]
             start = time.perf_counter()
             time.sleep(seconds)
             stats = page.evaluate(
-                "() => { const s = window.fer.live.stats; return { shown: s.shown.length, ages: s.labelAge, "
-                "frameLags: s.frameLag, detections: s.detections }; }"
+                "() => { const s = window.fer.live.stats; return { shown: s.shown.length, shownAt: s.shown, "
+                "ages: s.labelAge, frameLags: s.frameLag, painted: s.painted, detections: s.detections }; }"
             )
             elapsed = time.perf_counter() - start
             browser.close()
@@ -347,11 +394,13 @@ def static_page_live(playwright, sites: dict[str, Path], camera: tuple[str, ...]
                     "labelled_afresh_per_s": round(stats["detections"] / elapsed, 2),
                     "label_age_ms_median": round(statistics.median(stats["ages"]), 1),
                     "label_age_ms_p95": round(float(np.percentile(stats["ages"], 95)), 1),
+                    "label_age_on_screen_ms_mean": age_on_screen_ms(stats),
                     "frame_lag_ms_median": round(statistics.median(stats["frameLags"]), 1),
                 }
             )
     return {
-        name: {key: statistics.median(run[key] for run in runs) for key in runs[0]} | {"streams": runs}
+        name: {key: statistics.median(r[key] for r in runs) for key in runs[0] if all(r[key] is not None for r in runs)}
+        | {"streams": runs}
         for name, runs in streams.items()
     }
 
@@ -367,7 +416,12 @@ def app_live(playwright, scratch: Path, rounds: int, seconds: float) -> dict:
     with running_app() as app, running_app(http2=True) as app_http2:
         conditions = [(fps, 0) for fps in CAMERA_FPS] + [(30, latency) for latency in LATENCIES_MS[1:]]
         # Each mode: the app that serves it, and the Live it runs there.
-        modes = {"device": (app, "device"), "server": (app, "server"), "server over HTTP/2": (app_http2, "server")}
+        modes = {
+            "device": (app, "device"),
+            "device, one thread": (app, "device, one thread"),
+            "server": (app, "server"),
+            "server over HTTP/2": (app_http2, "server"),
+        }
         for _ in tqdm(range(rounds), desc="live rounds", unit="round"):
             for fps, latency in conditions:
                 chosen = {**modes, "idle": (app, "idle")} if (fps, latency) == (30, 0) else modes
@@ -412,7 +466,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    report: dict = {"machine": "2 cores, headless Debian Chromium, single-threaded WebAssembly (SIMD)"}
+    report: dict = {"machine": machine()}
     with tempfile.TemporaryDirectory() as scratch, sync_playwright() as playwright:
         site = Path(scratch) / "site"
         build_web([str(site)])
