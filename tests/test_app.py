@@ -275,13 +275,14 @@ def test_a_path_that_was_never_uploaded_is_refused_in_one_logged_line(app_server
 
 
 def test_the_page_and_device_lives_scripts_are_served_cross_origin_isolated(app_server):
-    """COOP and COEP on every response, so device Live's models may use threads (fer.app.isolation);
-    credentialless, so cross-origin images linked from the page still load."""
+    """COOP, COEP and Document-Isolation-Policy on every response, so device Live's models may use
+    threads (fer.app.isolation); credentialless, so cross-origin images linked from the page still load."""
     worker = app_server.url + "gradio_api/file=" + str(ROOT / "web" / "fer" / "worker.js")
     for url in (app_server.url, worker):
         with urllib.request.urlopen(url) as response:
             assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
             assert response.headers["Cross-Origin-Embedder-Policy"] == "credentialless"
+            assert response.headers["Document-Isolation-Policy"] == "isolate-and-credentialless"
 
 
 @pytest.mark.parametrize("path", ["monitoring", "monitoring/summary"])

@@ -16,6 +16,7 @@ from skimage import data
 from fer.app import examples, limits
 from tests.chromium import ARTIFACTS, FAKE_CAMERA, face_camera, launch, start_live_stream
 from tests.conftest import ROOT
+from tests.web_parity import serve_folder
 
 pytestmark = pytest.mark.browser
 
@@ -195,6 +196,24 @@ def test_live_runs_on_the_device_by_default_and_sends_the_server_no_frame(playwr
         page.locator(".fer-panel").get_by_text("Person 1").wait_for(timeout=10_000)
         assert page.locator(".fer-rate").inner_text().endswith("frames/s labelled on this device")
         page.screenshot(path=str(ARTIFACTS / "browser-live-device.png"))
+
+
+def test_the_app_framed_by_a_page_of_another_origin_is_still_cross_origin_isolated(playwright, app_server, tmp_path):
+    """As a Space is shown on huggingface.co: COOP and COEP alone would leave the framed app on one
+    thread; its Document-Isolation-Policy isolates it all the same."""
+    (tmp_path / "index.html").write_text(f'<iframe src="{app_server.url}"></iframe>')
+    server, framing = serve_folder(tmp_path)  # another port: another origin than the app's
+    try:
+        with launch(playwright) as browser:
+            page = browser.new_page()
+            page.goto(framing)
+            framed = page.locator("iframe").element_handle().content_frame()
+            framed.wait_for_load_state("domcontentloaded")
+            assert framed.url == app_server.url
+            assert not page.evaluate("() => crossOriginIsolated")  # the framing page is not isolated
+            assert framed.evaluate("() => crossOriginIsolated && typeof SharedArrayBuffer === 'function'")
+    finally:
+        server.shutdown()
 
 
 def test_device_live_falls_back_to_the_server_when_its_model_cannot_load(playwright, app_server, tmp_path):

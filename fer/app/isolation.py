@@ -4,9 +4,10 @@ WebAssembly threads need ``SharedArrayBuffer``, which a browser gives only to a 
 isolated page: one served with ``Cross-Origin-Opener-Policy: same-origin`` and a
 ``Cross-Origin-Embedder-Policy``. ``credentialless`` rather than ``require-corp``: cross-origin
 images and fonts that a page or a model card links to still load (without cookies), where
-``require-corp`` would block those not marked for it. A browser without ``credentialless``
-(Safari), or a page framed by one that is not isolated (a Space shown on huggingface.co),
-is simply not isolated and runs the models on one thread, as before.
+``require-corp`` would block those not marked for it. Those two isolate a page only where it is
+not framed by a page that is not isolated itself, as a Space is on huggingface.co; there
+``Document-Isolation-Policy`` isolates it (Chromium 137 and later). A browser with neither
+(Safari) runs the models on one thread, as before.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 ISOLATION_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-embedder-policy", b"credentialless"),
+    (b"document-isolation-policy", b"isolate-and-credentialless"),
 ]
 
 
