@@ -50,6 +50,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fer.app.isolation import ISOLATION_HEADERS  # noqa: E402
 from fer.pipeline.predict import Predictor  # noqa: E402
 from fer.utils.output_paths import writable_file_argument  # noqa: E402
 from scripts.bench_live import chromium_pids, cpu_s  # noqa: E402
@@ -263,8 +264,8 @@ def without_isolation(route) -> None:
     """The app's page as served, less the headers that isolate it (``fer.app.isolation``): the page,
     and so its models, then run on one thread, as before the app sent them."""
     response = route.fetch()
-    headers = {k: v for k, v in response.headers.items() if not k.startswith("cross-origin-")}
-    route.fulfill(response=response, headers=headers)
+    isolating = {name.decode() for name, _ in ISOLATION_HEADERS}
+    route.fulfill(response=response, headers={k: v for k, v in response.headers.items() if k not in isolating})
 
 
 def live_run(
