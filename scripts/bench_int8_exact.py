@@ -33,17 +33,8 @@ from fer.pipeline.faces import INT8_GRAPH, OUTPUTS, PIXELS_INPUT, CenterFaceDete
 from fer.pipeline.images import open_image, to_rgb  # noqa: E402
 from fer.pipeline.predict import Predictor  # noqa: E402
 from fer.utils.output_paths import writable_file_argument  # noqa: E402
-from train.bench import write_report  # noqa: E402
+from train.bench import cpu_flags, write_report  # noqa: E402
 from train.data import load_split, subsample  # noqa: E402
-
-
-def cpu_flags() -> list[str]:
-    """The x86 flags that decide which int8 kernel onnxruntime picks."""
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return []
-    return sorted(set(flags.split(":")[1].split()) & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def default_session(graph: Path, threads: int | None) -> ort.InferenceSession:

@@ -58,7 +58,7 @@ from scripts.build_web import main as build_web  # noqa: E402
 from tests.app_server import running_app  # noqa: E402
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, STAMP_JS, STAMPED_CLIP_S, face_camera, launch  # noqa: E402
 from tests.web_parity import analyse_in_page, describe_in_page, match_faces, serve_folder, validation_scenes  # noqa: E402
-from train.bench import write_report  # noqa: E402
+from train.bench import cpu_flags, cpu_name, write_report  # noqa: E402
 
 CAMERA_FPS = (30, 60)
 PARTS = ("parity", "first-frame", "static-live", "app-live")
@@ -67,11 +67,9 @@ LATENCIES_MS = (0, 50, 150)
 
 def machine() -> str:
     """This machine in words: runs on different CPUs differ several times over, so each report names its own."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    cpu = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "CPU")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    flags = cpu_flags()
     vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{os.cpu_count()} cores ({cpu}, {vector}), headless Debian Chromium, WebAssembly with SIMD"
+    return f"{os.cpu_count()} cores ({cpu_name()}, {vector}), headless Debian Chromium, WebAssembly with SIMD"
 
 
 def percentiles(values: list[float]) -> dict:

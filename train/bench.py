@@ -120,6 +120,24 @@ def bench_inference(name: str, repeats: int, img_size: int) -> dict:
     }
 
 
+def cpu_flags() -> list[str]:
+    """The x86 flags that decide which int8 kernel onnxruntime picks."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return []
+    return sorted(set(flags.split(":")[1].split()) & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as the kernel reports it ("CPU" where it does not)."""
+    try:
+        line = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "CPU"
+    return line.split(":", 1)[1].strip()
+
+
 def write_report(report: dict, path: str | Path) -> None:
     """Write a benchmark's figures as JSON (creating the folder) and print them."""
     path = Path(path)
